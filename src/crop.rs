@@ -1,0 +1,1 @@
+//! FER-style crop (placeholder).

@@ -1,0 +1,3 @@
+"""Training, evaluation and export of the emotion classifier shipped as models/mycnn.onnx."""
+
+LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
