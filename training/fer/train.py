@@ -117,8 +117,15 @@ def train(args: argparse.Namespace) -> dict:
     root = find_dataset(args.data)
     t_load = time.time()
     train_set = load_split(root, "train", args.limit_per_class)
-    test_set = load_split(root, "test", args.limit_per_class)
+    # The per-class limit is applied after selecting PublicTest_: file names sort PrivateTest_ first, so
+    # limiting the test split itself keeps only PrivateTest_ files for limits up to 55-879 (per class): public_acc = nan.
+    test_set = load_split(root, "test")
     public = test_set.subset(usage_mask(test_set, "PublicTest_"))
+    if args.limit_per_class is not None:
+        keep = np.zeros(len(public), dtype=bool)
+        for c in range(len(LABELS)):
+            keep[np.nonzero(public.labels == c)[0][: args.limit_per_class]] = True
+        public = public.subset(keep)
     print(f"loaded {len(train_set)} train / {len(public)} PublicTest images from {root} in {time.time() - t_load:.1f}s", flush=True)
 
     model = build(args.arch, args.dropout).to(memory_format=torch.channels_last)
