@@ -51,9 +51,10 @@ def layout(n: int) -> list[tuple[int, int, int]]:
     if n == 1:
         return [(220, 120, 200)]
     cols = 4 if n <= 8 else 5
-    size = 100 if n <= 8 else 90
     rows = (n + cols - 1) // cols
     gx, gy = W // cols, H // rows
+    # As large as the grid allows (the short-range detector wants faces of ~1/5 of the frame).
+    size = min(gx, gy) - 24
     return [((i % cols) * gx + (gx - size) // 2, (i // cols) * gy + (gy - size) // 2, size) for i in range(n)]
 
 

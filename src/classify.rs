@@ -19,7 +19,9 @@ pub const CROP: u32 = 48;
 pub enum ModelError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error("{path} is not an emotion model this app can use: {problem}. Expected input float32 [N,1,48,48], output float32 [N,7] and metadata labels={labels}.", labels = EMOTIONS.join(","))]
+    #[error(
+        "{path} is not a model this app can use: {problem}. Pass the right model file (see models/README.md), or run `bash scripts/setup.sh`."
+    )]
     Contract { path: PathBuf, problem: String },
     #[error("inference failed on {path}: {reason}")]
     Inference { path: PathBuf, reason: String },
@@ -42,7 +44,13 @@ fn tensor_shape(t: &ValueType) -> Option<Vec<i64>> {
 impl Classifier {
     pub fn open(path: &Path, device: Device, threads: usize) -> Result<Self, ModelError> {
         let (session, provider) = runtime::open_session(path, device, threads)?;
-        let contract = |problem: String| ModelError::Contract { path: path.to_path_buf(), problem };
+        let contract = |problem: String| ModelError::Contract {
+            path: path.to_path_buf(),
+            problem: format!(
+                "{problem} (an emotion model needs input float32 [N,1,48,48], output float32 [N,7] and metadata labels={})",
+                EMOTIONS.join(",")
+            ),
+        };
         if session.inputs().len() != 1 || session.outputs().len() != 1 {
             return Err(contract(format!(
                 "it has {} inputs and {} outputs, not 1 and 1",
@@ -131,7 +139,6 @@ pub fn softmax(logits: &Probs) -> Probs {
 pub fn argmax(p: &Probs) -> usize {
     p.iter().enumerate().fold(0, |best, (i, v)| if *v > p[best] { i } else { best })
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -3,13 +3,18 @@
 //! One direction of data: `source` → `detect` → `crop` → `classify` → `track` → `pipeline`
 //! → `engagement`/`session` → `app` (the window) or the CSV files. Lower stages never import higher ones.
 
+pub mod analyze;
+pub mod app;
 pub mod classify;
 pub mod crop;
 pub mod detect;
+pub mod engagement;
 pub mod geometry;
 pub mod pipeline;
 pub mod runtime;
+pub mod session;
 pub mod source;
+pub mod synth;
 pub mod track;
 
 /// The seven FER2013 classes in the classifier's output order.

@@ -1,1 +1,166 @@
-fn main() {}
+//! emotion-monitor: watch faces in a lecture (live or recorded), recognise emotions, chart engagement.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use emotion_monitor::runtime::Device;
+
+/// Watches faces through a webcam or in recorded lectures, recognises each face's emotion with our
+/// own CNN, and turns it into an engagement timeline. With no subcommand, opens the live window.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Execution provider: auto tries CUDA and falls back to CPU.
+    #[arg(long, value_enum, default_value_t = Device::Auto, global = true)]
+    device: Device,
+
+    /// Folder with blazeface_short.onnx and mycnn.onnx (default: the shipped models/).
+    #[arg(long, global = true, env = "EMOTION_MONITOR_MODELS")]
+    models: Option<PathBuf>,
+
+    /// Where session folders are written.
+    #[arg(long, global = true, default_value = "sessions")]
+    sessions: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Analyse a video file, an image, or a folder of images; write a session folder and optionally a CSV.
+    Analyze {
+        /// Video file (anything ffmpeg decodes), image file, or folder of images.
+        input: PathBuf,
+        /// Also write the per-frame rows (one per face per analysed frame) to this CSV file.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Analyse one frame in N.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        every: u64,
+        /// Do not write a session folder (only --csv).
+        #[arg(long)]
+        no_session: bool,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// List the cameras this machine has.
+    Cameras,
+    /// The live window (the default when no subcommand is given): camera or replayed video →
+    /// overlay → engagement timeline.
+    Window(WindowArgs),
+    /// Open a saved session folder's timeline in the window, read-only.
+    View {
+        /// The session folder (under --sessions).
+        session: PathBuf,
+    },
+    /// Copy a session's CSVs, session.json and report.png to another folder (re-rendering the report).
+    Export {
+        /// The session folder.
+        session: PathBuf,
+        /// Destination folder (created if needed).
+        dest: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct WindowArgs {
+    /// Camera to open: its index (see `cameras`) or part of its name. Default: the first camera.
+    #[arg(long, conflicts_with = "video")]
+    camera: Option<String>,
+    /// Replay this video file in real time instead of a camera (a recorded lecture).
+    #[arg(long)]
+    video: Option<PathBuf>,
+    /// Start recording a session as soon as frames arrive.
+    #[arg(long)]
+    start: bool,
+    /// Save a screenshot of the window to this PNG at --exit-after (default 5 s), then exit.
+    #[arg(long)]
+    screenshot: Option<PathBuf>,
+    /// Close the window after this many seconds (the session is finished first).
+    #[arg(long)]
+    exit_after: Option<f64>,
+    /// Print one line of fps / capture→overlay latency statistics per second to stderr.
+    #[arg(long)]
+    stats: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let mut cfg = emotion_monitor::pipeline::PipelineConfig::with_default_models(cli.device);
+    if let Some(dir) = &cli.models {
+        cfg.detector_model = dir.join("blazeface_short.onnx");
+        cfg.emotion_model = dir.join("mycnn.onnx");
+    }
+    match cli.command {
+        Some(Command::Analyze { input, csv, every, no_session, quiet }) => {
+            let opts = emotion_monitor::analyze::AnalyzeOptions {
+                input,
+                csv,
+                every,
+                session_root: (!no_session).then_some(cli.sessions),
+                progress: !quiet,
+            };
+            let report = emotion_monitor::analyze::analyze(&cfg, &opts)?;
+            eprintln!("{report}");
+            Ok(if report.source_error.is_some() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Some(Command::Cameras) => {
+            let cams = emotion_monitor::source::camera::list_cameras().context("listing cameras")?;
+            if cams.is_empty() {
+                println!("no camera found (analyse a recorded lecture with `emotion-monitor analyze <video>`)");
+            }
+            for c in cams {
+                println!("{}\t{}\t{}", c.index, c.name, c.description);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => run_window(cfg, cli.sessions, WindowArgs::default(), None),
+        Some(Command::Window(args)) => run_window(cfg, cli.sessions, args, None),
+        Some(Command::View { session }) => run_window(cfg, cli.sessions, WindowArgs::default(), Some(session)),
+        Some(Command::Export { session, dest }) => {
+            for f in emotion_monitor::session::export_session(&session, &dest)? {
+                println!("{}", f.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_window(
+    cfg: emotion_monitor::pipeline::PipelineConfig,
+    sessions: PathBuf,
+    args: WindowArgs,
+    view: Option<PathBuf>,
+) -> Result<ExitCode> {
+    use emotion_monitor::app::{WindowOptions, run_window};
+    use emotion_monitor::source::CameraSelector;
+    let mut o = WindowOptions::new(cfg);
+    o.camera = args.camera.map(|c| c.parse().map(CameraSelector::Index).unwrap_or(CameraSelector::Name(c)));
+    o.video = args.video;
+    o.session_root = sessions;
+    o.autostart = args.start;
+    o.screenshot = args.screenshot;
+    o.exit_after_s = args.exit_after;
+    o.stats = args.stats;
+    o.view_session = view;
+    run_window(o)?;
+    Ok(ExitCode::SUCCESS)
+}

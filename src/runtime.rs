@@ -48,8 +48,10 @@ pub enum RuntimeError {
     LibraryMissing { tried: String, reason: String },
     #[error("ONNX Runtime could not start: {0}")]
     Init(String),
-    #[error("--device cuda was requested but the CUDA execution provider could not be registered: {0}.\n\
-             Install onnxruntime-gpu's libonnxruntime_providers_cuda.so with CUDA 13 + cuDNN 9, or use --device auto/cpu.")]
+    #[error(
+        "--device cuda was requested but the CUDA execution provider could not be registered: {0}.\n\
+             Install onnxruntime-gpu's libonnxruntime_providers_cuda.so with CUDA 13 + cuDNN 9, or use --device auto/cpu."
+    )]
     CudaUnavailable(String),
     #[error("could not load model {path}: {reason}")]
     Model { path: PathBuf, reason: String },
@@ -57,18 +59,20 @@ pub enum RuntimeError {
 
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
-/// Where we look for libonnxruntime.so: $ORT_DYLIB_PATH, then next to the executable, then the repo's third_party folder.
+/// Where we look for libonnxruntime.so: $ORT_DYLIB_PATH alone when it is set; otherwise next to the
+/// executable, then the repository's third_party folder.
 pub fn library_candidates() -> Vec<PathBuf> {
-    let mut c = Vec::new();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        c.push(PathBuf::from(p));
+        return vec![PathBuf::from(p)];
     }
+    let mut c = Vec::new();
     if let Ok(exe) = std::env::current_exe()
         && let Some(dir) = exe.parent()
     {
         c.push(dir.join("libonnxruntime.so"));
-        // target/release/emotion-monitor → repo root
-        if let Some(root) = dir.parent().and_then(Path::parent) {
+        // target/release/emotion-monitor (or target/release/deps/<test> for tests) → repo root
+        let up = if dir.ends_with("deps") { 3 } else { 2 };
+        if let Some(root) = dir.ancestors().nth(up) {
             c.push(root.join("third_party/onnxruntime/libonnxruntime.so"));
         }
     }

@@ -72,6 +72,10 @@ impl Tracker {
         Self { cfg, tracks: Vec::new(), next_id: 1 }
     }
 
+    pub fn config(&self) -> &TrackerConfig {
+        &self.cfg
+    }
+
     /// Number of live tracks (seen within the grace period).
     pub fn live(&self) -> usize {
         self.tracks.len()

@@ -49,6 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-train-n", type=int, default=3000, help="clean train images scored each epoch for the overfitting curve")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init-from", help="start from this checkpoint's weights (a warm restart: fine-tuning with a new schedule)")
     p.add_argument("--out", required=True)
     return p.parse_args(argv)
 
@@ -128,7 +129,14 @@ def train(args: argparse.Namespace) -> dict:
         public = public.subset(keep)
     print(f"loaded {len(train_set)} train / {len(public)} PublicTest images from {root} in {time.time() - t_load:.1f}s", flush=True)
 
-    model = build(args.arch, args.dropout).to(memory_format=torch.channels_last)
+    model = build(args.arch, args.dropout)
+    if args.init_from:
+        ck = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        if ck["arch"] != args.arch:
+            raise SystemExit(f"--init-from {args.init_from} holds a {ck['arch']}, not a {args.arch}")
+        model.load_state_dict(ck["state_dict"])
+        print(f"initialised from {args.init_from} (epoch {ck.get('epoch')})", flush=True)
+    model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
     macs = count_macs(model)
     print(f"{args.arch}: {n_params:,} params, {macs / 1e6:.1f} M multiply-adds per image", flush=True)

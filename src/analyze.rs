@@ -1,0 +1,170 @@
+//! Headless analysis of a recorded lecture (video, image, folder of images) into a session folder.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::classify::ModelError;
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::session::{Recorder, SessionError, SessionMeta};
+use crate::source::{self, SourceError};
+
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    pub input: PathBuf,
+    /// Also stream the per-frame rows to this CSV.
+    pub csv: Option<PathBuf>,
+    /// Analyse one frame in `every`.
+    pub every: u64,
+    /// Root folder for the session folder; `None` writes only `csv`.
+    pub session_root: Option<PathBuf>,
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("nothing to write: pass --csv <file> when using --no-session")]
+    NoOutput,
+}
+
+/// What an analysis did, for the user.
+#[derive(Debug, Clone)]
+pub struct AnalyzeReport {
+    pub input: PathBuf,
+    pub frames_decoded: u64,
+    pub frames_analysed: u64,
+    pub face_rows: u64,
+    pub distinct_faces: u64,
+    pub seconds: f64,
+    pub provider: String,
+    pub session_dir: Option<PathBuf>,
+    pub csv: Option<PathBuf>,
+    /// A source problem met after some frames were analysed (e.g. a truncated video): the rows
+    /// before it are kept and valid.
+    pub source_error: Option<String>,
+}
+
+impl fmt::Display for AnalyzeReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fps = self.frames_analysed as f64 / self.seconds.max(1e-9);
+        writeln!(
+            f,
+            "{}: analysed {} of {} frames in {:.1} s ({fps:.1} frames/s on {}), {} face rows, {} distinct faces",
+            self.input.display(),
+            self.frames_analysed,
+            self.frames_decoded,
+            self.seconds,
+            self.provider,
+            self.face_rows,
+            self.distinct_faces
+        )?;
+        if let Some(d) = &self.session_dir {
+            writeln!(f, "session: {}", d.display())?;
+        }
+        if let Some(c) = &self.csv {
+            writeln!(f, "csv: {}", c.display())?;
+        }
+        if let Some(e) = &self.source_error {
+            writeln!(f, "warning: the input ended with an error; rows up to it are kept:\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the whole pipeline over `opts.input`, writing rows as it goes.
+pub fn analyze(cfg: &PipelineConfig, opts: &AnalyzeOptions) -> Result<AnalyzeReport, AnalyzeError> {
+    if opts.session_root.is_none() && opts.csv.is_none() {
+        return Err(AnalyzeError::NoOutput);
+    }
+    // Open the input first: a wrong path is the most common mistake and needs no model.
+    let mut src = source::open(&opts.input)?;
+    let mut pipeline = Pipeline::open(cfg)?;
+    let meta = SessionMeta {
+        source: opts.input.display().to_string(),
+        model: model_description(&pipeline, cfg),
+        engagement: Default::default(),
+    };
+    let name = opts.input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "analysis".into());
+    let mut recorder = match &opts.session_root {
+        Some(root) => Recorder::create(root, &name, meta)?,
+        // The recorder computes the engagement columns; without a session its folder is scratch.
+        None => Recorder::create(&scratch_root(), &name, meta)?,
+    };
+    if let Some(csv) = &opts.csv {
+        recorder.mirror_frames_to(csv)?;
+    }
+
+    let bar = if opts.progress { progress_bar(src.total_frames()) } else { ProgressBar::hidden() };
+    let started = Instant::now();
+    let mut report = AnalyzeReport {
+        input: opts.input.clone(),
+        frames_decoded: 0,
+        frames_analysed: 0,
+        face_rows: 0,
+        distinct_faces: 0,
+        seconds: 0.0,
+        provider: pipeline.provider().to_string(),
+        session_dir: None,
+        csv: opts.csv.clone(),
+        source_error: None,
+    };
+    let mut max_id = 0;
+    loop {
+        let frame = match src.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if report.frames_decoded > 0 => {
+                report.source_error = Some(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        report.frames_decoded += 1;
+        bar.inc(1);
+        if frame.index % opts.every != 0 {
+            continue;
+        }
+        let result = pipeline.process(&frame)?;
+        report.frames_analysed += 1;
+        report.face_rows += result.faces.len() as u64;
+        max_id = result.faces.iter().map(|f| f.id).fold(max_id, u64::max);
+        recorder.push(&result)?;
+    }
+    bar.finish_and_clear();
+    report.seconds = started.elapsed().as_secs_f64();
+    report.distinct_faces = max_id;
+    let summary = recorder.finish()?;
+    if opts.session_root.is_some() {
+        report.session_dir = Some(summary.dir);
+    } else {
+        let _ = std::fs::remove_dir_all(&summary.dir);
+    }
+    Ok(report)
+}
+
+fn scratch_root() -> PathBuf {
+    std::env::temp_dir().join(format!("emotion-monitor-{}", std::process::id()))
+}
+
+fn model_description(pipeline: &Pipeline, cfg: &PipelineConfig) -> String {
+    let acc = pipeline.classifier().metadata("test_accuracy").unwrap_or_else(|| "?".into());
+    format!("{} (test accuracy {acc})", cfg.emotion_model.display())
+}
+
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    match total {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {per_sec}  eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner(),
+    }
+}

@@ -1,0 +1,490 @@
+//! The window's worker threads: *capture* (owns the camera or the video decoder) and *inference*
+//! (detect, classify, track, feed the session). The UI thread only uploads a texture and draws.
+//!
+//! ```text
+//!  capture ──[slot of 1: newest frame wins]──▶ inference ──[slot of 2]──▶ UI (repaint on arrival)
+//!     │                                            │
+//!     └──────────── status events (bounded) ───────┴──────────────────────▶ UI
+//! ```
+//!
+//! Both frame channels drop the *oldest* message when full, so a slow stage never builds a queue:
+//! latency stays at one frame of each stage whatever the camera rate. Every frame carries its
+//! capture `Instant`, so the UI measures capture → overlay latency end to end.
+
+use eframe::egui;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+
+use super::recording::SessionSlot;
+use super::stats::Counters;
+use crate::pipeline::{FrameResult, Pipeline, PipelineConfig, StageTimings};
+use crate::source::{self, CameraSelector, CameraSource, Frame, FrameSource, SourceError};
+
+/// Camera resolution and rate asked for (the camera may pick the nearest it supports).
+pub const CAMERA_SIZE: (u32, u32) = (640, 480);
+pub const CAMERA_FPS: u32 = 30;
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    Camera(CameraSelector),
+    /// A video file (or image folder), replayed in real time like a camera.
+    Video(PathBuf),
+}
+
+impl std::fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceSpec::Camera(CameraSelector::Index(i)) => write!(f, "camera {i}"),
+            SourceSpec::Camera(CameraSelector::Name(n)) => write!(f, "camera \"{n}\""),
+            SourceSpec::Video(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// One analysed frame for the UI: the pipeline's result and the picture it was computed on.
+#[derive(Clone)]
+pub struct LiveFrame {
+    pub result: FrameResult,
+    /// The frame as an egui image, converted off the UI thread.
+    pub image: Arc<egui::ColorImage>,
+    /// False when the models could not be loaded: the video is shown without analysis.
+    pub analysed: bool,
+}
+
+/// Something the UI must be told about (never dropped for a newer one, unlike frames).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent {
+    /// The models are loaded; `provider` says where they run ("CPU", "CUDA", "CPU (CUDA unavailable: …)").
+    ModelReady {
+        provider: String,
+    },
+    /// The models could not be loaded: frames are shown without analysis.
+    ModelFailed(String),
+    SourceOpened {
+        generation: u64,
+        name: String,
+        live: bool,
+        fps: Option<f64>,
+        total_frames: Option<u64>,
+    },
+    /// Opening or reading the source failed (not a camera that vanished: see `CameraLost`).
+    SourceFailed {
+        generation: u64,
+        message: String,
+    },
+    /// The camera stopped delivering frames mid-session.
+    CameraLost {
+        generation: u64,
+        message: String,
+    },
+    /// A video file reached its end.
+    SourceEnded {
+        generation: u64,
+    },
+    /// A frame could not be analysed (the next one will be tried).
+    InferenceFailed(String),
+}
+
+/// A bounded channel's sending end that, when the channel is full, throws the oldest message away
+/// to make room: the consumer always gets the newest data and never a backlog.
+pub struct LatestSender<T> {
+    tx: Sender<T>,
+    /// Kept to evict stale messages; also keeps the channel open when the consumer is gone.
+    rx: Receiver<T>,
+}
+
+impl<T> Clone for LatestSender<T> {
+    fn clone(&self) -> Self {
+        Self { tx: self.tx.clone(), rx: self.rx.clone() }
+    }
+}
+
+impl<T> LatestSender<T> {
+    /// Sends `msg`; returns how many older messages were dropped to make room.
+    pub fn send(&self, mut msg: T) -> u64 {
+        let mut dropped = 0;
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => return dropped,
+                Err(TrySendError::Full(m)) => {
+                    if self.rx.try_recv().is_ok() {
+                        dropped += 1;
+                    }
+                    msg = m;
+                }
+                // Cannot happen while we hold `rx`; nothing to deliver to anyway.
+                Err(TrySendError::Disconnected(_)) => return dropped,
+            }
+        }
+    }
+}
+
+/// A bounded channel whose sender drops the oldest message instead of blocking.
+pub fn latest_channel<T>(capacity: usize) -> (LatestSender<T>, Receiver<T>) {
+    let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+    (LatestSender { tx, rx: rx.clone() }, rx)
+}
+
+/// Status events: bounded too; they are rare, and if the UI ever fell 256 behind, losing one is
+/// better than blocking a worker.
+fn send_event(events: &Sender<LiveEvent>, ctx: &egui::Context, ev: LiveEvent) {
+    if let Err(e) = events.try_send(ev) {
+        tracing::warn!("window event dropped: {:?}", e.into_inner());
+    }
+    ctx.request_repaint();
+}
+
+/// A frame on its way to inference, tagged with the source it came from.
+struct Captured {
+    frame: Frame,
+    generation: u64,
+}
+
+/// State shared by the UI and the worker threads.
+#[derive(Default)]
+pub struct Shared {
+    pub counters: Counters,
+    /// While set, a video file waits (a camera keeps streaming, but nothing is recorded).
+    pub paused: AtomicBool,
+    /// The session being recorded, if any. Locked once per analysed frame by inference and
+    /// briefly by the UI when it reads the timeline.
+    pub session: Mutex<SessionSlot>,
+}
+
+impl Shared {
+    pub fn lock_session(&self) -> std::sync::MutexGuard<'_, SessionSlot> {
+        // A panic while holding the lock leaves the data usable (it is append-only state).
+        self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+struct CaptureHandle {
+    stop: Arc<AtomicBool>,
+    /// Detached on replacement: a camera blocked in `next_frame` must not freeze the UI.
+    _thread: JoinHandle<()>,
+}
+
+/// The worker threads of one window. Dropping it stops them.
+pub struct Live {
+    pub shared: Arc<Shared>,
+    frames_tx: LatestSender<Captured>,
+    events_tx: Sender<LiveEvent>,
+    ctx: egui::Context,
+    capture: Option<CaptureHandle>,
+    generation: Arc<AtomicU64>,
+    stop_inference: Arc<AtomicBool>,
+    inference: Option<JoinHandle<()>>,
+}
+
+/// The UI's ends of the worker channels.
+pub struct Feed {
+    pub results: Receiver<LiveFrame>,
+    pub events: Receiver<LiveEvent>,
+}
+
+/// The workers' ends, for tests that play the part of the worker threads.
+pub struct FeedSenders {
+    pub results: LatestSender<LiveFrame>,
+    pub events: Sender<LiveEvent>,
+}
+
+/// Channels between the workers and the UI, with no thread attached.
+pub fn feed_channels() -> (FeedSenders, Feed) {
+    let (results_tx, results_rx) = latest_channel(2);
+    let (events_tx, events_rx) = crossbeam_channel::bounded(256);
+    (FeedSenders { results: results_tx, events: events_tx }, Feed { results: results_rx, events: events_rx })
+}
+
+impl Live {
+    /// Starts the inference thread (it loads the models, then waits for frames). No source yet.
+    pub fn start(
+        ctx: &egui::Context,
+        cfg: PipelineConfig,
+        shared: Arc<Shared>,
+        senders: FeedSenders,
+    ) -> std::io::Result<Self> {
+        let (frames_tx, frames_rx) = latest_channel::<Captured>(1);
+        let stop_inference = Arc::new(AtomicBool::new(false));
+        let inference = {
+            let (ctx, shared, stop) = (ctx.clone(), shared.clone(), stop_inference.clone());
+            let events = senders.events.clone();
+            let results = senders.results;
+            std::thread::Builder::new()
+                .name("inference".into())
+                .spawn(move || inference_loop(&cfg, &shared, &stop, &frames_rx, &results, &events, &ctx))?
+        };
+        Ok(Self {
+            shared,
+            frames_tx,
+            events_tx: senders.events,
+            ctx: ctx.clone(),
+            capture: None,
+            generation: Arc::new(AtomicU64::new(0)),
+            stop_inference,
+            inference: Some(inference),
+        })
+    }
+
+    /// Switches to `spec`: stops the current capture thread and starts one for the new source.
+    /// Returns the new source generation (events carry it, so late news of an old source is ignored).
+    pub fn open(&mut self, spec: SourceSpec) -> u64 {
+        self.close_source();
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ctx, shared, frames, events) =
+            (self.ctx.clone(), self.shared.clone(), self.frames_tx.clone(), self.events_tx.clone());
+        let stop2 = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || capture_loop(&spec, generation, &shared, &stop2, &frames, &events, &ctx));
+        match spawned {
+            Ok(thread) => self.capture = Some(CaptureHandle { stop, _thread: thread }),
+            Err(e) => send_event(
+                &self.events_tx,
+                &self.ctx,
+                LiveEvent::SourceFailed { generation, message: format!("could not start the capture thread: {e}") },
+            ),
+        }
+        generation
+    }
+
+    /// Stops the capture thread (the camera is released when its thread notices).
+    pub fn close_source(&mut self) {
+        if let Some(c) = self.capture.take() {
+            c.stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.close_source();
+        self.stop_inference.store(true, Ordering::SeqCst);
+        if let Some(t) = self.inference.take() {
+            // Inference checks its flag at least every 100 ms; a frame in flight takes milliseconds.
+            let _ = t.join();
+        }
+    }
+}
+
+/// Real-time pacing of a recorded video: a frame is released when its timestamp is due on the
+/// wall clock, so a video behaves like a camera (and frames are dropped downstream, not slowed).
+#[derive(Debug, Default)]
+pub struct Pacer {
+    /// Wall-clock instant that corresponds to video time 0 (moved forward by pauses).
+    origin: Option<Instant>,
+}
+
+impl Pacer {
+    /// When the frame at `timestamp_s` is due.
+    pub fn due(&mut self, timestamp_s: f64, now: Instant) -> Instant {
+        let origin = *self.origin.get_or_insert_with(|| now - Duration::from_secs_f64(timestamp_s.max(0.0)));
+        origin + Duration::from_secs_f64(timestamp_s.max(0.0))
+    }
+
+    /// A pause of `d` shifts every later frame by `d`.
+    pub fn shift(&mut self, d: Duration) {
+        if let Some(o) = self.origin.as_mut() {
+            *o += d;
+        }
+    }
+}
+
+fn open_source(spec: &SourceSpec) -> Result<Box<dyn FrameSource>, SourceError> {
+    match spec {
+        SourceSpec::Camera(sel) => {
+            let cam = CameraSource::open(sel.clone(), CAMERA_SIZE.0, CAMERA_SIZE.1, CAMERA_FPS)?;
+            Ok(Box::new(cam))
+        }
+        SourceSpec::Video(path) => source::open(path),
+    }
+}
+
+fn capture_loop(
+    spec: &SourceSpec,
+    generation: u64,
+    shared: &Shared,
+    stop: &AtomicBool,
+    frames: &LatestSender<Captured>,
+    events: &Sender<LiveEvent>,
+    ctx: &egui::Context,
+) {
+    let live = matches!(spec, SourceSpec::Camera(_));
+    let mut source = match open_source(spec) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("{e}");
+            let message = e.to_string();
+            return send_event(events, ctx, LiveEvent::SourceFailed { generation, message });
+        }
+    };
+    send_event(
+        events,
+        ctx,
+        LiveEvent::SourceOpened {
+            generation,
+            name: source.name().to_string(),
+            live,
+            fps: source.fps(),
+            total_frames: source.total_frames(),
+        },
+    );
+    let mut pacer = Pacer::default();
+    while !stop.load(Ordering::Relaxed) {
+        let mut frame = match source.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => return send_event(events, ctx, LiveEvent::SourceEnded { generation }),
+            Err(e) => {
+                tracing::warn!("{e}");
+                let message = e.to_string();
+                let ev = if matches!(e, SourceError::CameraLost { .. }) {
+                    LiveEvent::CameraLost { generation, message }
+                } else {
+                    LiveEvent::SourceFailed { generation, message }
+                };
+                return send_event(events, ctx, ev);
+            }
+        };
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if !live {
+            // Wait until the frame is due (and while paused), checking `stop` often.
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                if shared.paused.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    std::thread::sleep(Duration::from_millis(20));
+                    pacer.shift(t.elapsed());
+                    continue;
+                }
+                let now = Instant::now();
+                let due = pacer.due(frame.timestamp_s, now);
+                if now >= due {
+                    break;
+                }
+                std::thread::sleep((due - now).min(Duration::from_millis(20)));
+            }
+            // Latency is measured from when a camera would have delivered this frame.
+            frame.captured_at = Instant::now();
+        }
+        shared.counters.captured.fetch_add(1, Ordering::Relaxed);
+        let dropped = frames.send(Captured { frame, generation });
+        shared.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
+    }
+}
+
+/// A result with no faces, for frames shown without analysis (models missing or a failed frame).
+fn unanalysed(frame: &Frame) -> FrameResult {
+    FrameResult {
+        source: frame.source.clone(),
+        index: frame.index,
+        timestamp_s: frame.timestamp_s,
+        captured_at: frame.captured_at,
+        frame_size: frame.image.dimensions(),
+        faces: Vec::new(),
+        timings: StageTimings::default(),
+    }
+}
+
+fn inference_loop(
+    cfg: &PipelineConfig,
+    shared: &Shared,
+    stop: &AtomicBool,
+    frames: &Receiver<Captured>,
+    results: &LatestSender<LiveFrame>,
+    events: &Sender<LiveEvent>,
+    ctx: &egui::Context,
+) {
+    let mut pipeline = match Pipeline::open(cfg) {
+        Ok(p) => {
+            send_event(events, ctx, LiveEvent::ModelReady { provider: p.provider().to_string() });
+            Some(p)
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            send_event(events, ctx, LiveEvent::ModelFailed(e.to_string()));
+            None
+        }
+    };
+    let mut generation = 0;
+    let mut last_error: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let captured = match frames.recv_timeout(Duration::from_millis(100)) {
+            Ok(c) => c,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let frame = &captured.frame;
+        if captured.generation != generation {
+            generation = captured.generation;
+            if let Some(p) = pipeline.as_mut() {
+                p.reset_tracks();
+            }
+        }
+        let result = match pipeline.as_mut().map(|p| p.process(frame)) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                // One message per few seconds, not one per frame.
+                if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                    tracing::warn!("{e}");
+                    send_event(events, ctx, LiveEvent::InferenceFailed(e.to_string()));
+                    last_error = Some(Instant::now());
+                }
+                unanalysed(frame)
+            }
+            None => unanalysed(frame),
+        };
+        shared.counters.analysed.fetch_add(1, Ordering::Relaxed);
+        if pipeline.is_some() {
+            let paused = shared.paused.load(Ordering::Relaxed);
+            let jpeg = shared.lock_session().record(&result, captured.generation, paused);
+            // Only when the user ticked "record video frames"; encoded outside the lock.
+            if let Some(path) = jpeg
+                && let Err(e) = super::recording::save_jpeg(frame, &path)
+            {
+                if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                    send_event(events, ctx, LiveEvent::InferenceFailed(format!("frame not saved: {e}")));
+                    last_error = Some(Instant::now());
+                }
+            }
+        }
+        let (w, h) = frame.image.dimensions();
+        let image = egui::ColorImage::from_rgb([w as usize, h as usize], frame.image.as_raw());
+        results.send(LiveFrame { result, image: Arc::new(image), analysed: pipeline.is_some() });
+        ctx.request_repaint();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_sender_keeps_the_newest() {
+        let (tx, rx) = latest_channel::<u32>(1);
+        assert_eq!(tx.send(1), 0);
+        assert_eq!(tx.send(2), 1);
+        assert_eq!(tx.send(3), 1);
+        assert_eq!(rx.try_recv().ok(), Some(3));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn pacer_releases_frames_on_the_video_clock() {
+        let t0 = Instant::now();
+        let mut p = Pacer::default();
+        assert_eq!(p.due(0.0, t0), t0);
+        assert_eq!(p.due(1.0, t0), t0 + Duration::from_secs(1));
+        p.shift(Duration::from_millis(500));
+        assert_eq!(p.due(1.0, t0), t0 + Duration::from_millis(1500));
+    }
+}

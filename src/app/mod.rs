@@ -1,0 +1,914 @@
+//! The live window: camera (or a replayed video) → overlay → engagement timeline.
+//!
+//! Three threads, named by what they own (see [`live`]): *capture* (the camera or decoder),
+//! *inference* (detect, classify, track, and feed the session recorder), and the UI thread that
+//! only uploads one texture per new result and draws. The UI repaints when a result arrives,
+//! not continuously. Panels, top to bottom: [`controls_ui`] (source and session), the timeline
+//! ([`timeline_ui`]), the faces' probability bars ([`faces_ui`]) and the video with its overlay
+//! ([`video_ui`]).
+//!
+//! Privacy: nothing but aggregates is written unless "record video frames" is switched on.
+
+use eframe::egui;
+pub mod controls_ui;
+pub mod faces_ui;
+pub mod live;
+pub mod recording;
+pub mod stats;
+pub mod timeline_ui;
+pub mod video_ui;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use egui::{Color32, RichText};
+
+pub use live::{Feed, FeedSenders, LiveEvent, LiveFrame, SourceSpec, feed_channels};
+
+use crate::pipeline::PipelineConfig;
+use crate::source::{CameraInfo, CameraSelector, SourceError};
+use controls_ui::{Controls, ControlsView};
+use live::{Live, Shared};
+use stats::{CounterSnapshot, LatencySummary, LatencyWindow, RateMeter};
+use timeline_ui::TimelineView;
+use video_ui::VideoView;
+
+/// How the window starts (the CLI's flags).
+#[derive(Debug, Clone)]
+pub struct WindowOptions {
+    /// Models and execution provider (`--device`, `--models`).
+    pub pipeline: PipelineConfig,
+    /// Open this camera (default: the first one found).
+    pub camera: Option<CameraSelector>,
+    /// Replay this video file (or image folder) in real time instead of a camera.
+    pub video: Option<PathBuf>,
+    /// Where session folders are created.
+    pub session_root: PathBuf,
+    /// Start recording a session as soon as the source delivers frames.
+    pub autostart: bool,
+    /// Save a screenshot of the window to this PNG (at `exit_after_s`, default 5 s), then exit.
+    pub screenshot: Option<PathBuf>,
+    /// Close the window after this many seconds (the session is finished first).
+    pub exit_after_s: Option<f64>,
+    /// Print one line of fps/latency statistics per second to stderr.
+    pub stats: bool,
+    /// Open a saved session's timeline read-only instead of a source.
+    pub view_session: Option<PathBuf>,
+}
+
+impl WindowOptions {
+    /// Defaults: first camera, sessions under `./sessions`, nothing automatic.
+    pub fn new(pipeline: PipelineConfig) -> Self {
+        Self {
+            pipeline,
+            camera: None,
+            video: None,
+            session_root: PathBuf::from("sessions"),
+            autostart: false,
+            screenshot: None,
+            exit_after_s: None,
+            stats: false,
+            view_session: None,
+        }
+    }
+}
+
+/// Opens the window and runs until it is closed. Errors only when no window can be created
+/// (no display); missing models, cameras or files are shown inside the window.
+pub fn run_window(opts: WindowOptions) -> anyhow::Result<()> {
+    let title = match &opts.view_session {
+        Some(dir) => format!("emotion-monitor — {}", dir.display()),
+        None => "emotion-monitor".to_string(),
+    };
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(&title)
+            .with_inner_size([1280.0, 860.0])
+            .with_min_inner_size([640.0, 480.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "emotion-monitor",
+        native,
+        Box::new(move |cc| Ok(Box::new(EmotionApp::new(&cc.egui_ctx, opts)) as Box<dyn eframe::App>)),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!("could not open the window: {e} (is there a display? try `xvfb-run -a` on a headless machine)")
+    })
+}
+
+/// Where frames come from right now, and how that is going.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceState {
+    /// No camera and no file: the window says so and offers to open a file.
+    NoSource {
+        why: String,
+    },
+    Opening {
+        spec: SourceSpec,
+        generation: u64,
+    },
+    Running {
+        spec: SourceSpec,
+        generation: u64,
+        name: String,
+        live: bool,
+    },
+    /// A video file reached its end.
+    Ended {
+        spec: SourceSpec,
+        generation: u64,
+        name: String,
+    },
+    /// The camera vanished mid-session; Retry reopens it.
+    Lost {
+        spec: SourceSpec,
+        generation: u64,
+        message: String,
+    },
+    /// The source could not be opened or read.
+    Failed {
+        spec: SourceSpec,
+        generation: u64,
+        message: String,
+    },
+}
+
+impl SourceState {
+    pub fn spec(&self) -> Option<&SourceSpec> {
+        match self {
+            SourceState::NoSource { .. } => None,
+            SourceState::Opening { spec, .. }
+            | SourceState::Running { spec, .. }
+            | SourceState::Ended { spec, .. }
+            | SourceState::Lost { spec, .. }
+            | SourceState::Failed { spec, .. } => Some(spec),
+        }
+    }
+
+    fn generation(&self) -> Option<u64> {
+        match self {
+            SourceState::NoSource { .. } => None,
+            SourceState::Opening { generation, .. }
+            | SourceState::Running { generation, .. }
+            | SourceState::Ended { generation, .. }
+            | SourceState::Lost { generation, .. }
+            | SourceState::Failed { generation, .. } => Some(*generation),
+        }
+    }
+}
+
+/// Whether the models are loaded and where they run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelStatus {
+    Loading,
+    /// The execution provider, e.g. "CPU (CUDA unavailable: …)".
+    Ready(String),
+    Failed(String),
+    /// A saved session is shown: no models needed.
+    Viewing,
+}
+
+/// The session as the UI sees it (the data itself lives in [`recording::SessionSlot`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionState {
+    Idle,
+    Recording { dir: PathBuf, started: Instant, paused_total: Duration, paused_since: Option<Instant> },
+    Finished { dir: PathBuf, elapsed: Duration, summary: String },
+}
+
+impl SessionState {
+    /// Wall-clock time recorded, pauses excluded.
+    pub fn elapsed(&self) -> Duration {
+        match self {
+            SessionState::Idle => Duration::ZERO,
+            SessionState::Recording { started, paused_total, paused_since, .. } => {
+                let now = paused_since.unwrap_or_else(Instant::now);
+                now.saturating_duration_since(*started).saturating_sub(*paused_total)
+            }
+            SessionState::Finished { elapsed, .. } => *elapsed,
+        }
+    }
+}
+
+/// What the user asked for, from any panel; applied by [`EmotionApp::apply`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Open(SourceSpec),
+    RefreshCameras,
+    /// Reopen the current source (after a lost camera or a failed open).
+    Retry,
+    Start,
+    Pause,
+    Resume,
+    Stop,
+    /// A named marker at the current session time (empty name: "marker N").
+    Mark(String),
+    Export(PathBuf),
+    RecordFrames(bool),
+}
+
+/// The first source to open: the video if given, else the camera asked for, else the first
+/// camera found; `Err` says why there is none.
+pub fn initial_source(opts: &WindowOptions, cameras: &Result<Vec<CameraInfo>, String>) -> Result<SourceSpec, String> {
+    if let Some(v) = &opts.video {
+        return Ok(SourceSpec::Video(v.clone()));
+    }
+    if let Some(c) = &opts.camera {
+        return Ok(SourceSpec::Camera(c.clone()));
+    }
+    match cameras {
+        Ok(list) => match list.first() {
+            Some(cam) => Ok(SourceSpec::Camera(CameraSelector::Index(cam.index))),
+            None => Err("No camera found on this machine, and no video file was given.".into()),
+        },
+        Err(e) => Err(format!("Cameras could not be listed ({e}), and no video file was given.")),
+    }
+}
+
+/// Rates and latency for the status line and `--stats`.
+struct UiStats {
+    shown: RateMeter,
+    /// Latencies since the last status-line refresh (about once a second).
+    latency: LatencyWindow,
+    last_summary: LatencySummary,
+    last_tick: Instant,
+    prev: CounterSnapshot,
+    started: Instant,
+    /// Per-second rates computed at the last tick: captured, analysed, shown, dropped.
+    rates: (f64, f64, f64, u64),
+    last_result_at: Option<Instant>,
+    infer_ms: f64,
+    /// Capture time of the frame this pass draws; its latency is taken once the overlay is laid out.
+    drawing: Option<Instant>,
+}
+
+impl UiStats {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            shown: RateMeter::default(),
+            latency: LatencyWindow::default(),
+            last_summary: LatencySummary::default(),
+            last_tick: now,
+            prev: CounterSnapshot::default(),
+            started: now,
+            rates: (0.0, 0.0, 0.0, 0),
+            last_result_at: None,
+            infer_ms: 0.0,
+            drawing: None,
+        }
+    }
+}
+
+/// When to take the screenshot and close.
+struct ExitPlan {
+    deadline: Instant,
+    screenshot: Option<PathBuf>,
+    /// Set by the screenshot callback: `Ok(path)` or the error.
+    saved: Option<Arc<Mutex<Option<Result<PathBuf, String>>>>>,
+    closing: bool,
+}
+
+/// The whole window's state.
+pub struct EmotionApp {
+    opts: WindowOptions,
+    live: Option<Live>,
+    shared: Arc<Shared>,
+    feed: Feed,
+    /// In a window without threads (tests), the source generation is counted here.
+    detached_generation: u64,
+    cameras: Vec<CameraInfo>,
+    source: SourceState,
+    model: ModelStatus,
+    session: SessionState,
+    controls: Controls,
+    video: VideoView,
+    timeline: TimelineView,
+    selected_face: Option<u64>,
+    /// The latest thing worth telling the user (export done, marker set, errors), newest last.
+    notices: Vec<Notice>,
+    stats: UiStats,
+    exit: Option<ExitPlan>,
+    marker_count: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Notice {
+    text: String,
+    error: bool,
+    at: Instant,
+}
+
+impl EmotionApp {
+    /// The window with its worker threads, opening the first source (or a saved session to view).
+    pub fn new(ctx: &egui::Context, opts: WindowOptions) -> Self {
+        let (senders, feed) = feed_channels();
+        let shared = Arc::new(Shared::default());
+        let viewing = opts.view_session.is_some();
+        let mut live = None;
+        let mut startup_error = None;
+        if !viewing {
+            match Live::start(ctx, opts.pipeline.clone(), shared.clone(), senders) {
+                Ok(l) => live = Some(l),
+                Err(e) => startup_error = Some(format!("could not start the inference thread: {e}")),
+            }
+        }
+        let cameras = if viewing {
+            Ok(Vec::new())
+        } else {
+            crate::source::list_cameras().map_err(|e: SourceError| e.to_string())
+        };
+        let mut app = Self::build(opts, live, shared, feed, cameras);
+        if let Some(e) = startup_error {
+            app.notify(e, true);
+        }
+        app
+    }
+
+    /// The window without threads: the returned senders play the worker threads' part (tests,
+    /// or a driver of your own). No camera is listed.
+    pub fn with_feed(opts: WindowOptions) -> (Self, FeedSenders) {
+        let (senders, feed) = feed_channels();
+        let app = Self::build(opts, None, Arc::new(Shared::default()), feed, Ok(Vec::new()));
+        (app, senders)
+    }
+
+    fn build(
+        opts: WindowOptions,
+        live: Option<Live>,
+        shared: Arc<Shared>,
+        feed: Feed,
+        cameras: Result<Vec<CameraInfo>, String>,
+    ) -> Self {
+        let exit = opts.exit_after_s.or(opts.screenshot.as_ref().map(|_| 5.0)).map(|s| ExitPlan {
+            deadline: Instant::now() + Duration::from_secs_f64(s.max(0.0)),
+            screenshot: opts.screenshot.clone(),
+            saved: None,
+            closing: false,
+        });
+        let mut controls = Controls::default();
+        controls.export_path = opts.session_root.join("export").display().to_string();
+        let mut app = Self {
+            live,
+            shared,
+            feed,
+            detached_generation: 0,
+            cameras: cameras.as_ref().cloned().unwrap_or_default(),
+            source: SourceState::NoSource { why: String::new() },
+            model: ModelStatus::Loading,
+            session: SessionState::Idle,
+            controls,
+            video: VideoView::default(),
+            timeline: TimelineView::default(),
+            selected_face: None,
+            notices: Vec::new(),
+            stats: UiStats::new(),
+            exit,
+            marker_count: 0,
+            opts,
+        };
+        if let Some(dir) = app.opts.view_session.clone() {
+            app.model = ModelStatus::Viewing;
+            match app.timeline.load_saved(&dir) {
+                Ok(()) => app.source = SourceState::NoSource { why: String::new() },
+                Err(e) => app.notify(format!("Cannot open session {}: {e}", dir.display()), true),
+            }
+            return app;
+        }
+        match initial_source(&app.opts, &cameras) {
+            Ok(spec) => app.open(spec),
+            Err(why) => app.source = SourceState::NoSource { why },
+        }
+        app
+    }
+
+    pub fn source_state(&self) -> &SourceState {
+        &self.source
+    }
+
+    pub fn session_state(&self) -> &SessionState {
+        &self.session
+    }
+
+    pub fn model_status(&self) -> &ModelStatus {
+        &self.model
+    }
+
+    pub fn selected_face(&self) -> Option<u64> {
+        self.selected_face
+    }
+
+    /// The session folder being written (or last written).
+    pub fn session_dir(&self) -> Option<&Path> {
+        match &self.session {
+            SessionState::Recording { dir, .. } | SessionState::Finished { dir, .. } => Some(dir),
+            SessionState::Idle => None,
+        }
+    }
+
+    fn notify(&mut self, text: impl Into<String>, error: bool) {
+        let text = text.into();
+        if error {
+            tracing::warn!("{text}");
+        } else {
+            tracing::info!("{text}");
+        }
+        self.notices.push(Notice { text, error, at: Instant::now() });
+        if self.notices.len() > 4 {
+            self.notices.remove(0);
+        }
+    }
+
+    fn open(&mut self, spec: SourceSpec) {
+        let generation = match self.live.as_mut() {
+            Some(l) => l.open(spec.clone()),
+            None => {
+                self.detached_generation += 1;
+                self.detached_generation
+            }
+        };
+        self.selected_face = None;
+        self.source = SourceState::Opening { spec, generation };
+    }
+
+    /// Applies one user action.
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::Open(spec) => {
+                self.video.clear();
+                self.open(spec);
+            }
+            Action::RefreshCameras => match crate::source::list_cameras() {
+                Ok(c) => {
+                    let n = c.len();
+                    let first = c.first().map(|cam| cam.index);
+                    self.cameras = c;
+                    self.notify(format!("{n} camera(s) found"), false);
+                    // Nothing was open: a camera that just appeared is what the user wants.
+                    if let (SourceState::NoSource { .. }, Some(index)) = (&self.source, first) {
+                        self.open(SourceSpec::Camera(CameraSelector::Index(index)));
+                    }
+                }
+                Err(e) => self.notify(e.to_string(), true),
+            },
+            Action::Retry => {
+                if let Some(spec) = self.source.spec().cloned() {
+                    self.open(spec);
+                }
+            }
+            Action::Start => self.start_session(),
+            Action::Pause => {
+                if let SessionState::Recording { paused_since, .. } = &mut self.session
+                    && paused_since.is_none()
+                {
+                    *paused_since = Some(Instant::now());
+                    self.shared.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            Action::Resume => {
+                if let SessionState::Recording { paused_since, paused_total, .. } = &mut self.session
+                    && let Some(since) = paused_since.take()
+                {
+                    *paused_total += since.elapsed();
+                    self.shared.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            Action::Stop => self.stop_session(),
+            Action::Mark(name) => {
+                self.marker_count += 1;
+                let name = if name.is_empty() { format!("marker {}", self.marker_count) } else { name };
+                let result = self.shared.lock_session().mark(&name);
+                match result {
+                    Ok(t) => self.notify(
+                        format!(
+                            "Marker \"{name}\" at {}",
+                            controls_ui::format_elapsed(Duration::from_secs_f64(t.max(0.0)))
+                        ),
+                        false,
+                    ),
+                    Err(e) => self.notify(format!("Marker not set: {e}"), true),
+                }
+            }
+            Action::Export(to) => {
+                let result = self.shared.lock_session().export_csv(&to);
+                match result {
+                    Ok(files) => {
+                        self.notify(format!("Exported {} CSV file(s) to {}", files.len(), to.display()), false)
+                    }
+                    Err(e) => self.notify(format!("Export failed: {e}"), true),
+                }
+            }
+            Action::RecordFrames(on) => {
+                self.shared.lock_session().set_record_frames(on);
+                if on {
+                    self.notify(
+                        "Recording video frames: each analysed frame is saved as JPEG in the session folder.",
+                        false,
+                    );
+                }
+            }
+        }
+    }
+
+    fn start_session(&mut self) {
+        if matches!(self.session, SessionState::Recording { .. }) {
+            return;
+        }
+        let source_name = match &self.source {
+            SourceState::Running { name, .. } | SourceState::Ended { name, .. } => name.clone(),
+            other => other.spec().map_or_else(|| "no source".to_string(), |s| s.to_string()),
+        };
+        let provider = match &self.model {
+            ModelStatus::Ready(p) => p.clone(),
+            _ => "not loaded".to_string(),
+        };
+        let model_file =
+            self.opts.pipeline.emotion_model.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        let model = format!("{model_file} on {provider}");
+        let root = self.opts.session_root.clone();
+        let started = self.shared.lock_session().start(&root, &source_name, &model);
+        match started {
+            Ok(dir) => {
+                self.shared.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+                self.timeline.reset();
+                self.marker_count = 0;
+                self.notify(format!("Session started: {}", dir.display()), false);
+                self.session = SessionState::Recording {
+                    dir,
+                    started: Instant::now(),
+                    paused_total: Duration::ZERO,
+                    paused_since: None,
+                };
+            }
+            Err(e) => self.notify(format!("Could not start a session: {e}"), true),
+        }
+    }
+
+    fn stop_session(&mut self) {
+        let SessionState::Recording { dir, .. } = &self.session else { return };
+        let dir = dir.clone();
+        let elapsed = self.session.elapsed();
+        self.shared.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+        let finished = self.shared.lock_session().stop();
+        let summary = match finished {
+            Ok(s) => {
+                self.notify(format!("Session saved in {}", dir.display()), false);
+                s
+            }
+            Err(e) => {
+                self.notify(format!("Session stopped, but finishing it failed: {e}"), true);
+                String::new()
+            }
+        };
+        self.session = SessionState::Finished { dir, elapsed, summary };
+    }
+
+    /// Takes status events and the newest frame from the workers.
+    fn poll(&mut self, ctx: &egui::Context) {
+        while let Ok(ev) = self.feed.events.try_recv() {
+            self.on_event(ev);
+        }
+        let recording_error = self.shared.lock_session().take_error();
+        if let Some(e) = recording_error {
+            self.notify(format!("Session recording: {e}"), true);
+        }
+        let mut newest = None;
+        while let Ok(f) = self.feed.results.try_recv() {
+            newest = Some(f);
+        }
+        if let Some(frame) = newest {
+            let now = Instant::now();
+            self.stats.drawing = Some(frame.result.captured_at);
+            self.stats.shown.tick(now);
+            self.stats.last_result_at = Some(now);
+            let t = &frame.result.timings;
+            self.stats.infer_ms = (t.detect + t.crop + t.classify + t.track).as_secs_f64() * 1e3;
+            self.video.set_frame(ctx, frame);
+        }
+    }
+
+    fn on_event(&mut self, ev: LiveEvent) {
+        let current = self.source.generation();
+        match ev {
+            LiveEvent::ModelReady { provider } => self.model = ModelStatus::Ready(provider),
+            LiveEvent::ModelFailed(e) => self.model = ModelStatus::Failed(e),
+            LiveEvent::InferenceFailed(e) => self.notify(e, true),
+            LiveEvent::SourceOpened { generation, name, live, .. } if Some(generation) == current => {
+                let spec = self.source.spec().cloned().unwrap_or(SourceSpec::Video(PathBuf::from(&name)));
+                self.source = SourceState::Running { spec, generation, name, live };
+                if self.opts.autostart && matches!(self.session, SessionState::Idle) {
+                    self.start_session();
+                }
+            }
+            LiveEvent::SourceFailed { generation, message } if Some(generation) == current => {
+                let spec = self.source.spec().cloned().unwrap_or(SourceSpec::Video(PathBuf::new()));
+                self.source = SourceState::Failed { spec, generation, message };
+            }
+            LiveEvent::CameraLost { generation, message } if Some(generation) == current => {
+                let spec = self.source.spec().cloned().unwrap_or(SourceSpec::Camera(CameraSelector::default()));
+                self.source = SourceState::Lost { spec, generation, message };
+            }
+            LiveEvent::SourceEnded { generation } if Some(generation) == current => {
+                if let SourceState::Running { spec, name, .. } = &self.source {
+                    self.source = SourceState::Ended { spec: spec.clone(), generation, name: name.clone() };
+                }
+            }
+            // News about a source that was replaced since.
+            _ => {}
+        }
+    }
+
+    fn hotkeys(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        if ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::M))
+            && matches!(self.session, SessionState::Recording { .. })
+        {
+            let name = self.controls.marker_name.trim().to_string();
+            self.apply(Action::Mark(name));
+        }
+    }
+
+    /// The whole window, in panel order: top (controls), bottom (status, timeline), right
+    /// (faces), centre (video). Called by eframe, and directly by the UI tests.
+    pub fn ui_root(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.poll(&ctx);
+        self.hotkeys(&ctx);
+        let mut actions = Vec::new();
+
+        if self.opts.view_session.is_some() {
+            self.viewer_ui(ui);
+            self.after_frame(&ctx);
+            return;
+        }
+
+        let flowing = self.stats.last_result_at.is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+        let record_frames = self.shared.lock_session().record_frames();
+        let rate_text = self.rate_text();
+        egui::Panel::top("controls").show(ui, |ui| {
+            ui.add_space(2.0);
+            let view = ControlsView {
+                cameras: &self.cameras,
+                source: &self.source,
+                session: &self.session,
+                model: &self.model,
+                flowing,
+                record_frames,
+                rate_text,
+            };
+            actions.extend(self.controls.ui(ui, &view));
+            ui.add_space(2.0);
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            self.status_ui(ui);
+        });
+        egui::Panel::bottom("timeline").resizable(true).default_size(240.0).min_size(120.0).show(ui, |ui| {
+            self.timeline.refresh(self.shared.lock_session().timeline());
+            let visible: Vec<u64> = self.video.faces().iter().map(|f| f.id).collect();
+            self.timeline.ui(ui, &visible, self.selected_face);
+        });
+        egui::Panel::right("faces").resizable(true).default_size(260.0).show(ui, |ui| {
+            faces_ui::faces_ui(ui, self.video.faces(), &mut self.selected_face);
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.source_banner_ui(ui, &mut actions);
+            self.video.ui(ui, &mut self.selected_face);
+        });
+
+        for a in actions {
+            self.apply(a);
+        }
+        self.after_frame(&ctx);
+    }
+
+    fn rate_text(&self) -> String {
+        let (_, analysed, _, _) = self.stats.rates;
+        if self.stats.last_summary.count == 0 {
+            return String::new();
+        }
+        format!("{analysed:.1} fps · {:.0} ms", self.stats.last_summary.mean_ms)
+    }
+
+    /// Above the video: what is wrong with the source (and what to do), or the model error.
+    fn source_banner_ui(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+        let red = Color32::from_rgb(230, 80, 80);
+        if let ModelStatus::Failed(e) = &self.model {
+            ui.label(RichText::new(format!("Analysis unavailable: {e}")).color(red));
+            ui.label("The video is shown without faces. Fix the models and restart the window.");
+            ui.separator();
+        }
+        match &self.source {
+            SourceState::NoSource { why } => {
+                ui.add_space(40.0);
+                ui.vertical_centered(|ui| {
+                    ui.heading(why.as_str());
+                    ui.label("Open a recorded lecture instead: type the path of a video file and press Open video.");
+                    ui.add_space(8.0);
+                    ui.horizontal(|ui| {
+                        self.controls.open_file_ui(ui, actions);
+                        if ui.button("Look for cameras again").clicked() {
+                            actions.push(Action::RefreshCameras);
+                        }
+                    });
+                });
+            }
+            SourceState::Opening { spec, .. } => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(format!("Opening {spec}…"));
+                });
+            }
+            SourceState::Lost { message, .. } => {
+                ui.label(RichText::new(format!("Camera lost: {message}")).color(red).strong());
+                ui.horizontal(|ui| {
+                    ui.label("The session keeps its data. Reconnect the camera, then");
+                    if ui.button("Retry").clicked() {
+                        actions.push(Action::Retry);
+                    }
+                });
+            }
+            SourceState::Failed { message, .. } => {
+                ui.label(RichText::new(message.as_str()).color(red).strong());
+                ui.horizontal(|ui| {
+                    if ui.button("Retry").clicked() {
+                        actions.push(Action::Retry);
+                    }
+                    ui.label("or open another source above.");
+                });
+            }
+            SourceState::Ended { name, .. } => {
+                ui.label(format!("{name}: end of the video. The session is kept — stop it to write the report, or open another source."));
+            }
+            SourceState::Running { .. } => {}
+        }
+    }
+
+    fn status_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            let (captured, analysed, shown, dropped) = self.stats.rates;
+            let l = self.stats.last_summary;
+            ui.label(
+                RichText::new(format!(
+                    "capture {captured:.1} fps · analysed {analysed:.1} fps · shown {shown:.1} fps · dropped {dropped}/s · \
+                     capture-to-overlay {:.0} ms (p95 {:.0}) · inference {:.1} ms/frame",
+                    l.mean_ms, l.p95_ms, self.stats.infer_ms
+                ))
+                .monospace()
+                .small(),
+            );
+            if let Some(dir) = self.session_dir() {
+                ui.separator();
+                ui.label(RichText::new(format!("session: {}", dir.display())).small());
+            }
+        });
+        let now = Instant::now();
+        self.notices
+            .retain(|n| now.saturating_duration_since(n.at) < Duration::from_secs(if n.error { 30 } else { 8 }));
+        for n in &self.notices {
+            let color = if n.error { Color32::from_rgb(230, 80, 80) } else { ui.visuals().text_color() };
+            ui.label(RichText::new(&n.text).color(color));
+        }
+    }
+
+    fn viewer_ui(&mut self, ui: &mut egui::Ui) {
+        let dir = self.opts.view_session.clone().unwrap_or_default();
+        egui::Panel::top("viewer").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("Saved session (read-only)");
+                ui.label(dir.display().to_string());
+            });
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            for n in &self.notices {
+                ui.label(RichText::new(&n.text).color(if n.error {
+                    Color32::from_rgb(230, 80, 80)
+                } else {
+                    ui.visuals().text_color()
+                }));
+            }
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.timeline.saved_ui(ui);
+        });
+    }
+
+    /// Latency of the frame just drawn; once a second: rates, the `--stats` line; then the
+    /// screenshot and exit plan.
+    fn after_frame(&mut self, ctx: &egui::Context) {
+        let now = Instant::now();
+        // Capture → overlay: up to the end of this pass, whose shapes (frame + boxes) are final.
+        // Rasterising them (GPU, or llvmpipe under Xvfb) comes after and is not included.
+        if let Some(captured_at) = self.stats.drawing.take() {
+            self.stats.latency.push(now.saturating_duration_since(captured_at));
+        }
+        let since = now.saturating_duration_since(self.stats.last_tick);
+        if since >= Duration::from_secs(1) {
+            let snap = self.shared.counters.snapshot();
+            let secs = since.as_secs_f64();
+            let prev = self.stats.prev;
+            let shown = self.stats.shown.rate(now);
+            self.stats.rates = (
+                (snap.captured - prev.captured) as f64 / secs,
+                (snap.analysed - prev.analysed) as f64 / secs,
+                shown,
+                ((snap.dropped - prev.dropped) as f64 / secs).round() as u64,
+            );
+            self.stats.last_summary = self.stats.latency.take();
+            if self.opts.stats && self.opts.view_session.is_none() {
+                let l = self.stats.last_summary;
+                let (c, a, s, d) = self.stats.rates;
+                eprintln!(
+                    "stats t={:.1} capture_fps={c:.1} analysed_fps={a:.1} shown_fps={s:.1} dropped_per_s={d} \
+                     latency_ms_mean={:.1} latency_ms_p50={:.1} latency_ms_p95={:.1} latency_ms_max={:.1} \
+                     infer_ms={:.1} faces={}",
+                    now.saturating_duration_since(self.stats.started).as_secs_f64(),
+                    l.mean_ms,
+                    l.p50_ms,
+                    l.p95_ms,
+                    l.max_ms,
+                    self.stats.infer_ms,
+                    self.video.faces().len(),
+                );
+            }
+            self.stats.prev = snap;
+            self.stats.last_tick = now;
+            // Frames stopped (lost camera, end of video, pause): make what was recorded durable.
+            if snap.analysed == prev.analysed && matches!(self.session, SessionState::Recording { .. }) {
+                self.shared.lock_session().sync();
+            }
+        }
+        // Keep the clock and the rates moving when no frame arrives (camera lost, paused).
+        ctx.request_repaint_after(Duration::from_secs(1));
+        self.exit_step(ctx, now);
+    }
+
+    fn exit_step(&mut self, ctx: &egui::Context, now: Instant) {
+        let Some(plan) = self.exit.as_mut() else { return };
+        if plan.closing {
+            return;
+        }
+        if now < plan.deadline {
+            ctx.request_repaint_after(plan.deadline - now);
+            return;
+        }
+        match (plan.screenshot.clone(), plan.saved.clone()) {
+            (Some(path), None) => {
+                let slot = Arc::new(Mutex::new(None));
+                plan.saved = Some(slot.clone());
+                let ctx2 = ctx.clone();
+                ctx.request_screenshot(move |image| {
+                    let result = save_png(&image, &path).map(|()| path.clone());
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                    ctx2.request_repaint();
+                });
+                return;
+            }
+            (Some(_), Some(slot)) => {
+                let done = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                match done {
+                    Some(Ok(p)) => eprintln!("screenshot saved to {}", p.display()),
+                    Some(Err(e)) => eprintln!("screenshot failed: {e}"),
+                    None => {
+                        // Still waiting for the renderer.
+                        ctx.request_repaint_after(Duration::from_millis(50));
+                        return;
+                    }
+                }
+            }
+            (None, _) => {}
+        }
+        if let Some(plan) = self.exit.as_mut() {
+            plan.closing = true;
+        }
+        self.stop_session();
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+}
+
+/// Writes an egui screenshot as PNG.
+fn save_png(image: &egui::ColorImage, path: &Path) -> Result<(), String> {
+    let [w, h] = image.size;
+    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
+    let img = image::RgbaImage::from_raw(w as u32, h as u32, bytes).ok_or("screenshot has the wrong size")?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    img.save(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+impl eframe::App for EmotionApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.ui_root(ui);
+    }
+}
+
+impl Drop for EmotionApp {
+    /// Closing the window finishes the session, so its report is written.
+    fn drop(&mut self) {
+        self.stop_session();
+    }
+}

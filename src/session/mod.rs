@@ -1,0 +1,286 @@
+//! Sessions: a crash-safe journal of frames, seconds and markers in a folder, its timeline and report.
+//!
+//! A session folder `<root>/<YYYYmmdd-HHMMSS>-<name>/` holds:
+//! - `session.json` — what was recorded and how engagement was computed ([`SessionInfo`]);
+//! - `frames.csv` — one row per face per analysed frame ([`FrameRow`]);
+//! - `seconds.csv` — class aggregates per second of source time ([`SecondRow`]);
+//! - `markers.csv` — the teacher's named markers ([`Marker`]);
+//! - `segments.csv` — one summary per part of the lecture between markers ([`SegmentRow`]),
+//!   written on finish and always recomputable from `seconds.csv` + `markers.csv`;
+//! - `report.png` — the timeline as a picture.
+//!
+//! Rows are appended and handed to the OS as they are produced and `fsync`ed at least once per
+//! second of wall time, so a crash or power loss loses at most about a second. Readers ignore a
+//! torn last line. The column schemas are documented (and versioned) in `docs/CSV.md`.
+
+mod csvio;
+mod font;
+pub mod recorder;
+pub mod report;
+pub mod timeline;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Probs;
+use crate::engagement::{EngagementConfig, State};
+
+pub use csvio::{read_frames, read_segments};
+pub use recorder::{Recorder, SessionSummary};
+pub use report::export_report_png;
+pub use timeline::{
+    ClassPoint, FacePoint, FaceSeries, SecondAccumulator, SegmentBuilder, Timeline, TimelineLimits, segments_from,
+};
+
+/// Version of every CSV schema in a session folder (see `docs/CSV.md`); bumped on any column change.
+pub const CSV_SCHEMA_VERSION: u32 = 1;
+/// Version of `session.json`.
+pub const SESSION_SCHEMA_VERSION: u32 = 1;
+
+pub const SESSION_FILE: &str = "session.json";
+pub const FRAMES_FILE: &str = "frames.csv";
+pub const SECONDS_FILE: &str = "seconds.csv";
+pub const MARKERS_FILE: &str = "markers.csv";
+pub const SEGMENTS_FILE: &str = "segments.csv";
+pub const REPORT_FILE: &str = "report.png";
+
+/// Errors a user can hit when recording, reopening or exporting a session. Each says which path
+/// and what to do; none of them deletes what was already recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(
+        "cannot create the session folder {path}: {source}. Choose a writable folder for sessions or fix its permissions."
+    )]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error(
+        "cannot write {path}: {source}. What was recorded before is kept in that folder; free disk space or fix permissions."
+    )]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{path} is not a session folder (no session.json). Pass a folder created by a live session or by `analyze`."
+    )]
+    NotASession { path: PathBuf },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("cannot export to {path}: {message}. The recorded session is untouched; choose another destination.")]
+    Export { path: PathBuf, message: String },
+}
+
+/// What the caller knows about a session when it starts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SessionMeta {
+    /// Camera name or video file.
+    pub source: String,
+    /// Which emotion model produced the probabilities (file name, version, metadata).
+    pub model: String,
+    /// How engagement is computed (weights, thresholds); stored so that the CSV can be recomputed.
+    pub engagement: EngagementConfig,
+}
+
+/// `session.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub schema_version: u32,
+    pub csv_schema_version: u32,
+    pub app_version: String,
+    pub name: String,
+    /// Local wall-clock start, RFC 3339.
+    pub started_at: String,
+    /// `recording` while running (or after a crash), `finished` after a clean finish.
+    pub status: String,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// Source seconds covered (end of the last second with frames), set on finish.
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    #[serde(flatten)]
+    pub meta: SessionMeta,
+}
+
+/// One face in one analysed frame: a row of `frames.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameRow {
+    pub source: String,
+    pub frame: u64,
+    pub timestamp_s: f64,
+    pub face_id: u64,
+    /// x, y, w, h in frame pixels.
+    pub bbox: [f32; 4],
+    pub det_score: f32,
+    /// Index into [`crate::EMOTIONS`] of the smoothed argmax.
+    pub emotion: usize,
+    /// Smoothed probabilities.
+    pub p: Probs,
+    /// This frame's classifier output.
+    pub raw: Probs,
+    pub yaw_deg: Option<f32>,
+    pub pitch_deg: Option<f32>,
+    pub attention: f32,
+    pub valence: f32,
+    pub arousal: f32,
+    /// This frame's score.
+    pub engagement: f32,
+    /// Time-smoothed score that the state follows.
+    pub engagement_smoothed: f32,
+    pub state: State,
+}
+
+/// Class aggregates over one second of source time `[second, second + 1)`: a row of `seconds.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecondRow {
+    pub second: i64,
+    /// Analysed frames in this second.
+    pub frames: u32,
+    /// Distinct faces found in this second.
+    pub faces_present: u32,
+    /// Faces not found in this second but seen within `forget_after_s` (counted as away).
+    pub faces_lost: u32,
+    /// Mean over present faces of each face's mean smoothed engagement in this second.
+    pub mean_engagement: Option<f32>,
+    pub mean_attention: Option<f32>,
+    pub mean_valence: Option<f32>,
+    pub mean_arousal: Option<f32>,
+    /// Shares of engaged, neutral, bored, away among present + lost faces (state at the end of
+    /// the second; lost faces count as away).
+    pub shares: Option<[f32; 4]>,
+    /// Mean over present faces of each face's mean smoothed probabilities.
+    pub mean_p: Option<Probs>,
+}
+
+impl SecondRow {
+    /// Index into [`crate::EMOTIONS`] of the largest mean probability.
+    pub fn dominant_emotion(&self) -> Option<usize> {
+        self.mean_p.as_ref().map(crate::classify::argmax)
+    }
+}
+
+/// A named marker the teacher dropped at `t_s` (source seconds): a row of `markers.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Marker {
+    pub t_s: f64,
+    pub name: String,
+}
+
+/// A part of the lecture between two markers: a row of `segments.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRow {
+    pub index: u32,
+    /// The marker's name; `(start)` for the part before the first marker.
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Seconds with frames in this segment.
+    pub seconds: u32,
+    pub mean_faces_present: Option<f32>,
+    /// Mean over the segment's seconds (that had faces) of `mean_engagement`.
+    pub mean_engagement: Option<f32>,
+    pub shares: Option<[f32; 4]>,
+    pub mean_p: Option<Probs>,
+}
+
+impl SegmentRow {
+    pub fn dominant_emotion(&self) -> Option<usize> {
+        self.mean_p.as_ref().map(crate::classify::argmax)
+    }
+}
+
+/// A session read back from its folder.
+#[derive(Debug, Clone)]
+pub struct LoadedSession {
+    pub dir: PathBuf,
+    pub info: SessionInfo,
+    pub seconds: Vec<SecondRow>,
+    pub markers: Vec<Marker>,
+    /// Recomputed from `seconds` and `markers` (identical to `segments.csv` of a finished session).
+    pub segments: Vec<SegmentRow>,
+    /// The class timeline rebuilt from `seconds` (no per-face series: those are in `frames.csv`).
+    pub timeline: Timeline,
+    /// True when the session did not finish cleanly (crash, power loss, killed process).
+    pub interrupted: bool,
+}
+
+impl LoadedSession {
+    /// Writes the timeline report of this session to `path`.
+    pub fn export_report_png(&self, path: &Path) -> Result<(), SessionError> {
+        export_report_png(&self.timeline, &self.segments, &self.info.name, path)
+    }
+}
+
+/// Reopens a session folder (finished or interrupted) to view or export it.
+pub fn open_session(dir: &Path) -> Result<LoadedSession, SessionError> {
+    let info_path = dir.join(SESSION_FILE);
+    if !info_path.is_file() {
+        return Err(SessionError::NotASession { path: dir.to_path_buf() });
+    }
+    let text =
+        std::fs::read_to_string(&info_path).map_err(|source| SessionError::Read { path: info_path.clone(), source })?;
+    let info: SessionInfo = serde_json::from_str(&text)
+        .map_err(|e| SessionError::Format { path: info_path.clone(), message: e.to_string() })?;
+    if info.csv_schema_version > CSV_SCHEMA_VERSION {
+        return Err(SessionError::Format {
+            path: info_path,
+            message: format!(
+                "CSV schema version {} is newer than this program understands ({CSV_SCHEMA_VERSION}); update emotion-monitor",
+                info.csv_schema_version
+            ),
+        });
+    }
+    let seconds = csvio::read_seconds(&dir.join(SECONDS_FILE))?;
+    let markers = csvio::read_markers(&dir.join(MARKERS_FILE))?;
+    let segments = timeline::segments_from(&seconds, &markers);
+    let mut tl = Timeline::new(TimelineLimits::default());
+    for row in &seconds {
+        tl.push_second(row);
+    }
+    for m in &markers {
+        tl.push_marker(m.clone());
+    }
+    let interrupted = info.status != "finished";
+    Ok(LoadedSession { dir: dir.to_path_buf(), info, seconds, markers, segments, timeline: tl, interrupted })
+}
+
+/// Exports a session's per-frame, per-second and per-segment CSVs, its markers, its PNG report and
+/// its `session.json` into `dest` (created if needed). Returns the files written. The session folder is only read.
+pub fn export_session(dir: &Path, dest: &Path) -> Result<Vec<PathBuf>, SessionError> {
+    let loaded = open_session(dir)?;
+    let export_err = |path: &Path, e: &dyn std::fmt::Display| SessionError::Export {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dest).map_err(|e| export_err(dest, &e))?;
+    let mut out = Vec::new();
+    // frames.csv is copied up to its last complete line (a crash may have torn the last one).
+    let frames_dst = dest.join(FRAMES_FILE);
+    csvio::copy_complete_lines(&dir.join(FRAMES_FILE), &frames_dst).map_err(|e| export_err(&frames_dst, &e))?;
+    out.push(frames_dst);
+    let p = dest.join(SECONDS_FILE);
+    csvio::write_seconds_file(&p, &loaded.seconds).map_err(|e| export_err(&p, &e))?;
+    out.push(p);
+    let p = dest.join(SEGMENTS_FILE);
+    csvio::write_segments_file(&p, &loaded.segments).map_err(|e| export_err(&p, &e))?;
+    out.push(p);
+    let p = dest.join(MARKERS_FILE);
+    csvio::write_markers_file(&p, &loaded.markers).map_err(|e| export_err(&p, &e))?;
+    out.push(p);
+    let p = dest.join(REPORT_FILE);
+    loaded.export_report_png(&p)?;
+    out.push(p);
+    // With its session.json the exported folder is itself a session that `view` can open.
+    let p = dest.join(SESSION_FILE);
+    std::fs::copy(dir.join(SESSION_FILE), &p).map_err(|e| export_err(&p, &e))?;
+    out.push(p);
+    Ok(out)
+}
+
+/// Lists the session folders under `root`, newest first (for the UI's "open session" list).
+pub fn list_sessions(root: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(root) else { return Vec::new() };
+    let mut dirs: Vec<PathBuf> =
+        rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join(SESSION_FILE).is_file()).collect();
+    dirs.sort();
+    dirs.reverse();
+    dirs
+}

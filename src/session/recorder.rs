@@ -1,0 +1,385 @@
+//! The recorder: turns pipeline results into engagement rows, appends them to the session
+//! folder as they come, and keeps the bounded live timeline.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::csvio::{self, RowBuf};
+use super::timeline::{SecondAccumulator, SegmentBuilder, Timeline, TimelineLimits};
+use super::{
+    CSV_SCHEMA_VERSION, FRAMES_FILE, FrameRow, MARKERS_FILE, Marker, REPORT_FILE, SECONDS_FILE, SEGMENTS_FILE,
+    SESSION_FILE, SESSION_SCHEMA_VERSION, SegmentRow, SessionError, SessionInfo, SessionMeta,
+};
+use crate::engagement::{self, EngagementConfig, FaceEngagementState};
+use crate::pipeline::FrameResult;
+
+/// The data is handed to the OS after every frame and forced to disk at least this often.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// An append-only CSV file that is synced to disk on demand.
+struct Appender {
+    path: PathBuf,
+    w: csv::Writer<File>,
+}
+
+impl Appender {
+    fn create(path: PathBuf, header: &[&str]) -> Result<Self, SessionError> {
+        Self::open(path, header, false)
+    }
+    /// `replace`: overwrite an existing file (a user-chosen export path) instead of refusing.
+    fn open(path: PathBuf, header: &[&str], replace: bool) -> Result<Self, SessionError> {
+        let file = OpenOptions::new()
+            .create_new(!replace)
+            .create(replace)
+            .truncate(replace)
+            .write(true)
+            .open(&path)
+            .map_err(|source| SessionError::Write { path: path.clone(), source })?;
+        let mut a = Self { path, w: csv::WriterBuilder::new().buffer_capacity(64 * 1024).from_writer(file) };
+        a.write(&{
+            let mut r = csv::ByteRecord::new();
+            header.iter().for_each(|h| r.push_field(h.as_bytes()));
+            r
+        })?;
+        a.flush()?;
+        Ok(a)
+    }
+    fn err(&self, e: impl Into<std::io::Error>) -> SessionError {
+        SessionError::Write { path: self.path.clone(), source: e.into() }
+    }
+    fn write(&mut self, rec: &csv::ByteRecord) -> Result<(), SessionError> {
+        self.w.write_byte_record(rec).map_err(|e| self.err(e))
+    }
+    fn flush(&mut self) -> Result<(), SessionError> {
+        self.w.flush().map_err(|e| self.err(e))
+    }
+    fn sync(&mut self) -> Result<(), SessionError> {
+        self.flush()?;
+        self.w.get_ref().sync_data().map_err(|e| self.err(e))
+    }
+}
+
+/// What [`Recorder::finish`] returns.
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    pub dir: PathBuf,
+    /// Seconds with frames.
+    pub seconds: u64,
+    /// Rows in `frames.csv`.
+    pub frame_rows: u64,
+    pub segments: Vec<SegmentRow>,
+    pub report: PathBuf,
+}
+
+/// Records one session into its folder. Create it when the session starts, [`push`](Self::push)
+/// every analysed frame, [`mark`](Self::mark) the teacher's markers, and [`finish`](Self::finish)
+/// at the end. Dropped without `finish` (or killed), the folder still holds everything up to the
+/// last second and reopens with [`super::open_session`].
+pub struct Recorder {
+    dir: PathBuf,
+    info: SessionInfo,
+    cfg: EngagementConfig,
+    frames: Appender,
+    /// A second copy of the frame rows at a user-chosen path (`analyze --csv`), streamed the same way.
+    frames_mirror: Option<Appender>,
+    seconds: Appender,
+    markers: Appender,
+    row: RowBuf,
+    faces: HashMap<u64, FaceEngagementState>,
+    current: Option<SecondAccumulator>,
+    /// End (exclusive) of the last closed second; markers before it are moved to it.
+    closed_until_s: f64,
+    last_t_s: f64,
+    segments: SegmentBuilder,
+    timeline: Timeline,
+    frame_rows: u64,
+    seconds_written: u64,
+    last_sync: Instant,
+    finished: bool,
+}
+
+/// `name` as a folder-name fragment: letters, digits, `-` and `_`; anything else becomes `-`.
+fn slug(name: &str) -> String {
+    let s: String = name
+        .trim()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .take(60)
+        .collect();
+    if s.is_empty() { "session".to_string() } else { s }
+}
+
+fn write_info(dir: &Path, info: &SessionInfo) -> Result<(), SessionError> {
+    let path = dir.join(SESSION_FILE);
+    let tmp = dir.join("session.json.tmp");
+    let werr = |source| SessionError::Write { path: path.clone(), source };
+    let text = serde_json::to_string_pretty(info).map_err(|e| werr(e.into()))?;
+    std::fs::write(&tmp, text).map_err(werr)?;
+    File::open(&tmp).and_then(|f| f.sync_all()).map_err(werr)?;
+    std::fs::rename(&tmp, &path).map_err(werr)
+}
+
+impl Recorder {
+    /// Starts a session in a new folder `<root>/<YYYYmmdd-HHMMSS>-<name>/` (root created if needed).
+    pub fn create(root: &Path, name: &str, meta: SessionMeta) -> Result<Self, SessionError> {
+        Self::create_with_limits(root, name, meta, TimelineLimits::default())
+    }
+
+    /// [`create`](Self::create) with other timeline memory limits.
+    pub fn create_with_limits(
+        root: &Path,
+        name: &str,
+        meta: SessionMeta,
+        limits: TimelineLimits,
+    ) -> Result<Self, SessionError> {
+        std::fs::create_dir_all(root).map_err(|source| SessionError::Create { path: root.to_path_buf(), source })?;
+        let now = chrono::Local::now();
+        let base = format!("{}-{}", now.format("%Y%m%d-%H%M%S"), slug(name));
+        let mut dir = root.join(&base);
+        let mut n = 2;
+        loop {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
+                    dir = root.join(format!("{base}-{n}"));
+                    n += 1;
+                }
+                Err(source) => return Err(SessionError::Create { path: dir, source }),
+            }
+        }
+        let cfg = meta.engagement;
+        let info = SessionInfo {
+            schema_version: SESSION_SCHEMA_VERSION,
+            csv_schema_version: CSV_SCHEMA_VERSION,
+            app_version: env!("CARGO_PKG_VERSION").to_string(),
+            name: name.to_string(),
+            started_at: now.to_rfc3339(),
+            status: "recording".to_string(),
+            finished_at: None,
+            duration_s: None,
+            meta,
+        };
+        write_info(&dir, &info)?;
+        let frames = Appender::create(dir.join(FRAMES_FILE), csvio::FRAMES_HEADER)?;
+        let seconds = Appender::create(dir.join(SECONDS_FILE), csvio::SECONDS_HEADER)?;
+        let markers = Appender::create(dir.join(MARKERS_FILE), csvio::MARKERS_HEADER)?;
+        tracing::info!(dir = %dir.display(), "session started");
+        Ok(Self {
+            dir,
+            info,
+            cfg,
+            frames,
+            frames_mirror: None,
+            seconds,
+            markers,
+            row: RowBuf::default(),
+            faces: HashMap::new(),
+            current: None,
+            closed_until_s: f64::NEG_INFINITY,
+            last_t_s: 0.0,
+            segments: SegmentBuilder::default(),
+            timeline: Timeline::new(limits),
+            frame_rows: 0,
+            seconds_written: 0,
+            last_sync: Instant::now(),
+            finished: false,
+        })
+    }
+
+    /// Also streams every frame row to `path` (created or replaced), e.g. `analyze --csv out.csv`.
+    pub fn mirror_frames_to(&mut self, path: &Path) -> Result<(), SessionError> {
+        self.frames_mirror = Some(Appender::open(path.to_path_buf(), csvio::FRAMES_HEADER, true)?);
+        Ok(())
+    }
+
+    /// The session folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// What the live UI draws.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// Segments so far (the current one ends at the latest closed second).
+    pub fn segments(&self) -> Vec<SegmentRow> {
+        self.segments.segments()
+    }
+
+    /// Current engagement state of a tracked face.
+    pub fn face_state(&self, face_id: u64) -> Option<&FaceEngagementState> {
+        self.faces.get(&face_id)
+    }
+
+    /// Source time of the latest frame pushed.
+    pub fn last_timestamp_s(&self) -> f64 {
+        self.last_t_s
+    }
+
+    /// Records one analysed frame: computes each face's engagement, appends its rows, closes
+    /// the previous second when this frame starts a new one. Frames come in time order.
+    pub fn push(&mut self, r: &FrameResult) -> Result<(), SessionError> {
+        let t = r.timestamp_s;
+        // Timestamps should not go backwards; if they do (a restarted source), the frame is
+        // counted in the open second rather than reopening a second already written.
+        let sec = (t.floor() as i64).max(self.current.as_ref().map_or(i64::MIN, |c| c.second));
+        if self.current.as_ref().is_some_and(|c| c.second != sec) {
+            self.close_second()?;
+        }
+        let acc = self.current.get_or_insert_with(|| SecondAccumulator::new(sec));
+        acc.add_frame();
+        for face in &r.faces {
+            let c = engagement::components(&face.detection, &face.smoothed, &self.cfg);
+            let st = self
+                .faces
+                .entry(face.id)
+                .and_modify(|s| s.update(t, &c, &self.cfg.state))
+                .or_insert_with(|| FaceEngagementState::new(t, &c, &self.cfg.state));
+            let b = &face.detection.bbox;
+            let row = FrameRow {
+                source: r.source.to_string(),
+                frame: r.index,
+                timestamp_s: t,
+                face_id: face.id,
+                bbox: [b.x, b.y, b.w, b.h],
+                det_score: face.detection.score,
+                emotion: face.emotion(),
+                p: face.smoothed,
+                raw: face.raw,
+                yaw_deg: c.pose.map(|p| p.yaw_deg),
+                pitch_deg: c.pose.map(|p| p.pitch_deg),
+                attention: c.attention,
+                valence: c.valence,
+                arousal: c.arousal,
+                engagement: c.engagement,
+                engagement_smoothed: st.smoothed(),
+                state: st.state(),
+            };
+            acc.add_face(&row);
+            csvio::frame_record(&mut self.row, &row);
+            self.frames.write(&self.row.rec)?;
+            if let Some(m) = &mut self.frames_mirror {
+                m.write(&self.row.rec)?;
+            }
+            self.frame_rows += 1;
+        }
+        self.last_t_s = t;
+        self.frames.flush()?;
+        if let Some(m) = &mut self.frames_mirror {
+            m.flush()?;
+        }
+        self.sync_if_due()
+    }
+
+    fn sync_if_due(&mut self) -> Result<(), SessionError> {
+        if self.last_sync.elapsed() >= SYNC_EVERY {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Forces everything written so far to disk (also done at least once a second while frames
+    /// come in; call it from a timer if frames may stop for long, e.g. a stalled camera).
+    pub fn sync(&mut self) -> Result<(), SessionError> {
+        self.frames.sync()?;
+        if let Some(m) = &mut self.frames_mirror {
+            m.sync()?;
+        }
+        self.seconds.sync()?;
+        self.markers.sync()?;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    fn close_second(&mut self) -> Result<(), SessionError> {
+        let Some(acc) = self.current.take() else { return Ok(()) };
+        let end = acc.second as f64 + 1.0;
+        let forget = self.cfg.state.forget_after_s;
+        // Faces not seen for longer than forget_after_s leave the class; the others that are
+        // absent in this second count as away.
+        self.faces.retain(|_, f| end - f.last_seen_s() <= forget);
+        let present: Vec<u64> = acc.present().collect();
+        let lost = self.faces.keys().filter(|id| !present.contains(id)).count() as u32;
+        let row = acc.close(lost);
+        csvio::second_record(&mut self.row, &row);
+        self.seconds.write(&self.row.rec)?;
+        self.seconds.flush()?;
+        self.seconds_written += 1;
+        self.segments.push_second(&row);
+        self.timeline.push_second(&row);
+        for (id, p, seen) in acc.face_summaries() {
+            self.timeline.push_face_point(id, p, seen);
+        }
+        self.timeline.forget_faces(end);
+        self.closed_until_s = self.closed_until_s.max(end);
+        Ok(())
+    }
+
+    /// Drops a named marker at source time `t_s` (a marker in an already closed second is moved
+    /// to the end of that second, so that segments stay recomputable from the files).
+    pub fn mark(&mut self, name: &str, t_s: f64) -> Result<(), SessionError> {
+        let t = if t_s < self.closed_until_s {
+            tracing::warn!(t_s, moved_to = self.closed_until_s, "marker in an already recorded second");
+            self.closed_until_s
+        } else {
+            t_s
+        };
+        let m = Marker { t_s: t, name: name.trim().to_string() };
+        csvio::marker_record(&mut self.row, &m);
+        self.markers.write(&self.row.rec)?;
+        self.markers.sync()?;
+        self.segments.add_marker(m.clone());
+        self.timeline.push_marker(m);
+        Ok(())
+    }
+
+    /// Drops a marker at the latest frame's time.
+    pub fn mark_now(&mut self, name: &str) -> Result<(), SessionError> {
+        self.mark(name, self.last_t_s)
+    }
+
+    /// Ends the session: closes the last second, writes `segments.csv` and `report.png`, and marks
+    /// `session.json` finished. If the report cannot be written the error says so; the CSVs stay.
+    pub fn finish(mut self) -> Result<SessionSummary, SessionError> {
+        self.close_second()?;
+        self.sync()?;
+        self.finished = true;
+        let segments = self.segments.segments();
+        let seg_path = self.dir.join(SEGMENTS_FILE);
+        csvio::write_segments_file(&seg_path, &segments)
+            .map_err(|source| SessionError::Write { path: seg_path, source })?;
+        self.info.status = "finished".to_string();
+        self.info.finished_at = Some(chrono::Local::now().to_rfc3339());
+        self.info.duration_s = self.timeline.span().map(|(_, end)| end);
+        write_info(&self.dir, &self.info)?;
+        let report = self.dir.join(REPORT_FILE);
+        super::report::export_report_png(&self.timeline, &segments, &self.info.name, &report)?;
+        tracing::info!(dir = %self.dir.display(), seconds = self.seconds_written, "session finished");
+        Ok(SessionSummary {
+            dir: self.dir.clone(),
+            seconds: self.seconds_written,
+            frame_rows: self.frame_rows,
+            segments,
+            report,
+        })
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Interrupted (error or early return): keep what we have; the open second stays
+            // unclosed on purpose so that the files look exactly like after a crash.
+            if let Err(e) = self.sync() {
+                tracing::error!("session {}: {e}", self.dir.display());
+            }
+        }
+    }
+}

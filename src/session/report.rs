@@ -1,0 +1,222 @@
+//! The PNG report of a session: class engagement over time, the share of faces in each state,
+//! the emotion mix, and the teacher's markers with each segment's mean engagement.
+
+use std::path::Path;
+
+use image::{Rgb, RgbImage};
+use imageproc::drawing::{draw_filled_rect_mut, draw_line_segment_mut};
+use imageproc::rect::Rect;
+
+use super::font::{GLYPH_H, draw_text, text_width};
+use super::timeline::{ClassPoint, Timeline};
+use super::{SegmentRow, SessionError};
+use crate::EMOTIONS;
+
+const W: u32 = 1600;
+const H: u32 = 900;
+const LEFT: i64 = 70;
+const RIGHT: i64 = 30;
+
+const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
+const INK: Rgb<u8> = Rgb([40, 40, 40]);
+const GRID: Rgb<u8> = Rgb([225, 225, 225]);
+const LINE: Rgb<u8> = Rgb([31, 90, 180]);
+const MARKER: Rgb<u8> = Rgb([200, 30, 30]);
+const SEGMENT: Rgb<u8> = Rgb([240, 150, 40]);
+
+/// Colours of engaged, neutral, bored, away.
+pub const STATE_COLORS: [Rgb<u8>; 4] =
+    [Rgb([60, 170, 90]), Rgb([185, 185, 185]), Rgb([235, 140, 50]), Rgb([70, 70, 90])];
+/// Colours of the seven emotions in [`EMOTIONS`] order.
+pub const EMOTION_COLORS: [Rgb<u8>; 7] = [
+    Rgb([214, 39, 40]),   // angry
+    Rgb([140, 86, 75]),   // disgust
+    Rgb([148, 103, 189]), // fear
+    Rgb([255, 200, 40]),  // happy
+    Rgb([190, 190, 190]), // neutral
+    Rgb([31, 119, 180]),  // sad
+    Rgb([23, 190, 207]),  // surprise
+];
+
+/// A horizontal band of the picture.
+struct Panel {
+    top: i64,
+    height: i64,
+}
+
+impl Panel {
+    fn y(&self, v: f32) -> i64 {
+        self.top + ((1.0 - v.clamp(0.0, 1.0)) * self.height as f32).round() as i64
+    }
+}
+
+fn fmt_time(t: f64) -> String {
+    let s = t.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+fn rect(img: &mut RgbImage, x: i64, y: i64, w: i64, h: i64, c: Rgb<u8>) {
+    if w > 0 && h > 0 {
+        draw_filled_rect_mut(img, Rect::at(x as i32, y as i32).of_size(w as u32, h as u32), c);
+    }
+}
+
+fn legend(img: &mut RgbImage, mut x: i64, y: i64, items: &[(&str, Rgb<u8>)]) {
+    for (name, c) in items {
+        rect(img, x, y + 2, 10, 10, *c);
+        draw_text(img, x + 14, y, name, INK, 1);
+        x += 14 + text_width(name, 1) as i64 + 16;
+    }
+}
+
+/// Draws the report into an image (exposed for tests and for the UI's "save picture").
+pub fn render_report(timeline: &Timeline, segments: &[SegmentRow], title: &str) -> RgbImage {
+    let mut img = RgbImage::from_pixel(W, H, WHITE);
+    let points: Vec<&ClassPoint> = timeline.points().collect();
+    let (t0, t1) = timeline.span().unwrap_or((0.0, 1.0));
+    let dur = (t1 - t0).max(1.0);
+    let plot_w = W as i64 - LEFT - RIGHT;
+    let x_of = |t: f64| LEFT + (((t - t0) / dur) * plot_w as f64).round() as i64;
+    let t_of = |x: i64| t0 + (x - LEFT) as f64 / plot_w as f64 * dur;
+    let at = |t: f64| -> Option<&ClassPoint> {
+        let i = points.partition_point(|p| p.t_s + p.span_s <= t);
+        points.get(i).copied().filter(|p| p.t_s <= t)
+    };
+
+    let head = format!("{title}   {}   {} markers", fmt_time(dur), timeline.markers().len());
+    draw_text(&mut img, LEFT, 12, &head, INK, 2);
+
+    let eng = Panel { top: 80, height: 300 };
+    let states = Panel { top: 430, height: 170 };
+    let emotions = Panel { top: 650, height: 170 };
+
+    // Engagement: grid, per-segment means, the class mean line.
+    draw_text(&mut img, LEFT, eng.top - 20, "mean engagement of the faces present (0-1)", INK, 1);
+    legend(&mut img, LEFT + 420, eng.top - 20, &[("class mean", LINE), ("segment mean", SEGMENT), ("marker", MARKER)]);
+    for k in 0..=4 {
+        let v = k as f32 / 4.0;
+        let y = eng.y(v);
+        draw_line_segment_mut(&mut img, (LEFT as f32, y as f32), ((LEFT + plot_w) as f32, y as f32), GRID);
+        draw_text(&mut img, 20, y - GLYPH_H as i64 / 2, &format!("{v:.2}"), INK, 1);
+    }
+    for s in segments {
+        if let Some(m) = s.mean_engagement {
+            let y = eng.y(m) as f32;
+            draw_line_segment_mut(&mut img, (x_of(s.start_s) as f32, y), (x_of(s.end_s) as f32, y), SEGMENT);
+            draw_line_segment_mut(
+                &mut img,
+                (x_of(s.start_s) as f32, y + 1.0),
+                (x_of(s.end_s) as f32, y + 1.0),
+                SEGMENT,
+            );
+        }
+    }
+    let mut prev: Option<(i64, i64)> = None;
+    for x in LEFT..LEFT + plot_w {
+        let v = at(t_of(x)).and_then(|p| p.mean_engagement);
+        match v {
+            Some(v) => {
+                let y = eng.y(v);
+                if let Some((px, py)) = prev {
+                    for d in [0.0, 1.0] {
+                        draw_line_segment_mut(&mut img, (px as f32, py as f32 + d), (x as f32, y as f32 + d), LINE);
+                    }
+                }
+                prev = Some((x, y));
+            }
+            None => prev = None,
+        }
+    }
+
+    // Stacked shares: states, then emotions.
+    draw_text(&mut img, LEFT, states.top - 20, "share of faces in each state", INK, 1);
+    let names: Vec<(&str, Rgb<u8>)> =
+        crate::engagement::State::ALL.iter().map(|s| s.as_str()).zip(STATE_COLORS).collect();
+    legend(&mut img, LEFT + 260, states.top - 20, &names);
+    draw_text(&mut img, LEFT, emotions.top - 20, "emotion mix (mean probabilities)", INK, 1);
+    let names: Vec<(&str, Rgb<u8>)> = EMOTIONS.iter().copied().zip(EMOTION_COLORS).collect();
+    legend(&mut img, LEFT + 260, emotions.top - 20, &names);
+    for x in LEFT..LEFT + plot_w {
+        let Some(p) = at(t_of(x)) else { continue };
+        for (panel, values, colors) in [
+            (&states, p.shares.map(|s| s.to_vec()), &STATE_COLORS[..]),
+            (&emotions, p.mean_p.map(|s| s.to_vec()), &EMOTION_COLORS[..]),
+        ] {
+            let Some(values) = values else { continue };
+            let total: f32 = values.iter().sum::<f32>().max(1e-6);
+            let mut acc = 0.0;
+            for (v, c) in values.iter().zip(colors) {
+                let (a, b) = (panel.y(1.0 - acc), panel.y(1.0 - (acc + v / total)));
+                rect(&mut img, x, a, 1, b - a, *c);
+                acc += v / total;
+            }
+        }
+    }
+    for panel in [&eng, &states, &emotions] {
+        for (a, b) in [
+            ((LEFT, panel.top), (LEFT, panel.top + panel.height)),
+            ((LEFT, panel.top + panel.height), (LEFT + plot_w, panel.top + panel.height)),
+        ] {
+            draw_line_segment_mut(&mut img, (a.0 as f32, a.1 as f32), (b.0 as f32, b.1 as f32), INK);
+        }
+    }
+
+    // Time axis.
+    let axis_y = emotions.top + emotions.height;
+    let step = [1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0]
+        .into_iter()
+        .find(|s| dur / s <= 12.0)
+        .unwrap_or(7200.0);
+    let mut t = (t0 / step).ceil() * step;
+    while t <= t1 + 1e-9 {
+        let x = x_of(t);
+        draw_line_segment_mut(&mut img, (x as f32, axis_y as f32), (x as f32, axis_y as f32 + 5.0), INK);
+        let label = fmt_time(t);
+        draw_text(&mut img, x - text_width(&label, 1) as i64 / 2, axis_y + 8, &label, INK, 1);
+        t += step;
+    }
+
+    // Markers across all panels, names staggered so that close ones stay readable.
+    for (i, m) in timeline.markers().iter().enumerate() {
+        let x = x_of(m.t_s);
+        if x < LEFT || x > LEFT + plot_w {
+            continue;
+        }
+        for panel in [&eng, &states, &emotions] {
+            draw_line_segment_mut(
+                &mut img,
+                (x as f32, panel.top as f32),
+                (x as f32, (panel.top + panel.height) as f32),
+                MARKER,
+            );
+        }
+        let label: String = m.name.chars().take(24).collect();
+        let lx = (x + 3).min(LEFT + plot_w - text_width(&label, 1) as i64);
+        draw_text(&mut img, lx, eng.top + 2 + (i % 4) as i64 * (GLYPH_H as i64 + 1), &label, MARKER, 1);
+    }
+    if points.is_empty() {
+        draw_text(&mut img, LEFT + 20, eng.top + 40, "no frames recorded", INK, 2);
+    }
+    img
+}
+
+/// Writes the PNG report to `path`. Nothing recorded is touched if this fails.
+pub fn export_report_png(
+    timeline: &Timeline,
+    segments: &[SegmentRow],
+    title: &str,
+    path: &Path,
+) -> Result<(), SessionError> {
+    let img = render_report(timeline, segments, title);
+    let err = |message: String| SessionError::Export { path: path.to_path_buf(), message };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(err(format!("the folder {} does not exist", parent.display())));
+    }
+    img.save_with_format(path, image::ImageFormat::Png).map_err(|e| err(e.to_string()))
+}

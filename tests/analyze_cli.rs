@@ -1,0 +1,278 @@
+//! `emotion-monitor analyze` end to end on generated media, and every bad input the issue lists:
+//! each must give a clear message and a non-zero exit, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use emotion_monitor::synth;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_emotion-monitor"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    bin().args(args).current_dir(dir).output().expect("spawn emotion-monitor")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A clear failure: non-zero exit, no panic, and the message mentions `needle`.
+fn assert_clear_failure(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert!(err.to_lowercase().contains(&needle.to_lowercase()), "stderr should mention {needle:?}: {err}");
+}
+
+fn ffmpeg_or_skip(test: &str) -> bool {
+    let ok = Command::new("ffmpeg").arg("-version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{test}: ffmpeg missing (required in CI)");
+        }
+        eprintln!("*** SKIPPED {test}: ffmpeg not installed ***");
+    }
+    ok
+}
+
+fn models_dir() -> PathBuf {
+    emotion_monitor::pipeline::models_dir()
+}
+
+#[test]
+fn analyze_finds_tracks_and_classifies_pasted_faces_in_a_video() {
+    let Some(root) = synth::dataset_or_skip("analyze e2e") else { return };
+    if !ffmpeg_or_skip("analyze e2e") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Detection recall is measured elsewhere (tests/detect_real.rs, tests/pasted_faces.rs); this test
+    // is about tracking and the CSV, so it uses three faces (happy, neutral, surprise) that the
+    // detector finds when pasted alone.
+    let faces = synth::test_faces(&root, 10).unwrap();
+    let mut det = emotion_monitor::detect::FaceDetector::open(
+        &models_dir().join("blazeface_short.onnx"),
+        emotion_monitor::runtime::Device::Cpu,
+        1,
+    )
+    .unwrap();
+    let mut rng = synth::Rng::new(1);
+    let mut picked = Vec::new();
+    for label in [3, 4, 6] {
+        let found = faces.iter().filter(|f| f.label == label).find(|f| {
+            let mut frame = synth::background(640, 480, &mut rng);
+            synth::paste(&mut frame, &f.image, synth::Pasted { x: 200, y: 120, size: 180 });
+            det.detect(&frame).unwrap().len() == 1
+        });
+        picked.push(&found.expect("a detectable face").image);
+    }
+    let video = tmp.path().join("lecture.mp4");
+    synth::write_face_video(&video, &picked, (640, 480), 25, 50, 7).unwrap();
+
+    let csv = tmp.path().join("out.csv");
+    let o = run(
+        &["analyze", video.to_str().unwrap(), "--csv", csv.to_str().unwrap(), "--quiet", "--sessions", "s"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "analyze failed: {}", stderr(&o));
+
+    let mut rdr = csv::Reader::from_path(&csv).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    let core = [
+        "source",
+        "frame",
+        "timestamp_s",
+        "face_id",
+        "x",
+        "y",
+        "w",
+        "h",
+        "det_score",
+        "emotion",
+        "p_angry",
+        "p_disgust",
+        "p_fear",
+        "p_happy",
+        "p_neutral",
+        "p_sad",
+        "p_surprise",
+        "raw_angry",
+        "raw_disgust",
+        "raw_fear",
+        "raw_happy",
+        "raw_neutral",
+        "raw_sad",
+        "raw_surprise",
+    ];
+    assert_eq!(&headers.iter().take(core.len()).collect::<Vec<_>>(), &core);
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let frames: std::collections::BTreeSet<u64> = rows.iter().map(|r| r[col("frame")].parse().unwrap()).collect();
+    assert_eq!(frames.len(), 50, "every frame has faces");
+    // Three faces in (nearly) every frame, and exactly three IDs through the clip.
+    assert!(rows.len() >= 3 * 48, "rows: {}", rows.len());
+    let ids: std::collections::BTreeSet<u64> = rows.iter().map(|r| r[col("face_id")].parse().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "IDs stay stable: {ids:?}");
+    // Probabilities are distributions; timestamps follow the 25 fps clock.
+    for r in &rows {
+        let s: f32 = (0..7).map(|k| r[col("p_angry") + k].parse::<f32>().unwrap()).sum();
+        assert!((s - 1.0).abs() < 1e-3);
+        let f: f64 = r[col("frame")].parse().unwrap();
+        let t: f64 = r[col("timestamp_s")].parse().unwrap();
+        assert!((t - f / 25.0).abs() < 1e-3, "t {t} for frame {f}");
+    }
+    // A session folder with the three CSVs and the report was written too.
+    let sessions: Vec<_> = std::fs::read_dir(tmp.path().join("s")).unwrap().collect();
+    assert_eq!(sessions.len(), 1);
+    let dir = sessions[0].as_ref().unwrap().path();
+    for f in ["frames.csv", "seconds.csv", "segments.csv", "report.png", "session.json"] {
+        assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
+    }
+}
+
+#[test]
+fn nonexistent_input_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert_clear_failure(&run(&["analyze", "no/such/lecture.mp4"], tmp.path()), "no/such/lecture.mp4");
+}
+
+#[test]
+fn empty_file_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("empty.mp4"), b"").unwrap();
+    assert_clear_failure(&run(&["analyze", "empty.mp4"], tmp.path()), "empty");
+}
+
+#[test]
+fn text_file_named_mp4_is_a_clear_error() {
+    if !ffmpeg_or_skip("text .mp4") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.mp4"), "these are my lecture notes\n".repeat(100)).unwrap();
+    assert_clear_failure(&run(&["analyze", "notes.mp4"], tmp.path()), "notes.mp4");
+}
+
+#[test]
+fn truncated_video_keeps_the_rows_before_the_damage_and_exits_non_zero() {
+    let Some(root) = synth::dataset_or_skip("truncated video") else { return };
+    if !ffmpeg_or_skip("truncated video") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let faces = synth::test_faces(&root, 1).unwrap();
+    // MKV keeps its index at the front, so a cut file still starts decoding.
+    let video = tmp.path().join("cut.mkv");
+    synth::write_face_video(&video, &[&faces[3].image], (640, 480), 25, 75, 3).unwrap();
+    let bytes = std::fs::read(&video).unwrap();
+    std::fs::write(&video, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run(&["analyze", "cut.mkv", "--csv", "out.csv", "--quiet", "--no-session"], tmp.path());
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!o.status.success(), "a truncated input must not look like success: {err}");
+    let rows = csv::Reader::from_path(tmp.path().join("out.csv")).unwrap().records().count();
+    assert!(rows > 10, "the good part is analysed and kept: {rows} rows; {err}");
+}
+
+#[test]
+fn folder_without_images_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("slides")).unwrap();
+    std::fs::write(tmp.path().join("slides/readme.txt"), "hi").unwrap();
+    assert_clear_failure(&run(&["analyze", "slides"], tmp.path()), "slides");
+}
+
+#[test]
+fn unreadable_image_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("face.jpg"), b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
+    assert_clear_failure(&run(&["analyze", "face.jpg"], tmp.path()), "face.jpg");
+}
+
+fn with_emotion_model(tmp: &Path, model: &Path) -> PathBuf {
+    let dir = tmp.join("models");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(models_dir().join("blazeface_short.onnx"), dir.join("blazeface_short.onnx")).unwrap();
+    std::fs::copy(model, dir.join("mycnn.onnx")).unwrap();
+    dir
+}
+
+fn gray_png(tmp: &Path) -> PathBuf {
+    let p = tmp.join("frame.png");
+    image::GrayImage::from_pixel(64, 64, image::Luma([128])).save(&p).unwrap();
+    p
+}
+
+#[test]
+fn emotion_model_of_the_wrong_shape_is_refused_with_the_expected_contract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (file, needle) in [
+        ("emotion_wrong_shape.onnx", "[N,1,48,48]"),
+        ("emotion_no_labels.onnx", "labels"),
+        ("emotion_wrong_labels.onnx", "labels"),
+    ] {
+        let models = with_emotion_model(tmp.path(), &fixtures.join(file));
+        let img = gray_png(tmp.path());
+        let o = run(
+            &["analyze", img.to_str().unwrap(), "--models", models.to_str().unwrap(), "--no-session", "--csv", "o.csv"],
+            tmp.path(),
+        );
+        assert_clear_failure(&o, needle);
+    }
+    // The face detector is a real ONNX model, but not an emotion model.
+    let models = with_emotion_model(tmp.path(), &models_dir().join("blazeface_short.onnx"));
+    let img = gray_png(tmp.path());
+    let o = run(
+        &["analyze", img.to_str().unwrap(), "--models", models.to_str().unwrap(), "--no-session", "--csv", "o.csv"],
+        tmp.path(),
+    );
+    assert_clear_failure(&o, "not a model this app can use");
+}
+
+#[test]
+fn missing_model_file_says_how_to_get_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = gray_png(tmp.path());
+    let o =
+        run(&["analyze", img.to_str().unwrap(), "--models", "nowhere", "--no-session", "--csv", "o.csv"], tmp.path());
+    assert_clear_failure(&o, "setup.sh");
+}
+
+#[test]
+fn missing_onnx_runtime_library_says_how_to_get_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = gray_png(tmp.path());
+    for lib in ["/nonexistent/libonnxruntime.so", img.to_str().unwrap()] {
+        let o = bin()
+            .args(["analyze", img.to_str().unwrap(), "--no-session", "--csv", "o.csv"])
+            .env("ORT_DYLIB_PATH", lib)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_clear_failure(&o, "ONNX Runtime");
+        assert!(stderr(&o).contains("setup.sh"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn unwritable_csv_path_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = gray_png(tmp.path());
+    let o = run(&["analyze", img.to_str().unwrap(), "--no-session", "--csv", "/proc/no/such/dir/out.csv"], tmp.path());
+    assert_clear_failure(&o, "/proc/no/such/dir/out.csv");
+}
+
+#[test]
+fn cameras_lists_none_here_without_failing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run(&["cameras"], tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // Either real cameras (one per line) or the plain "no camera" message.
+    assert!(!out.trim().is_empty());
+}

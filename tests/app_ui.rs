@@ -1,0 +1,245 @@
+//! The live window's logic, headless: the app is fed through its result/event channels (playing
+//! the capture and inference threads) and driven with egui_kittest, like a user would.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use emotion_monitor::app::{
+    Action, EmotionApp, FeedSenders, LiveEvent, LiveFrame, ModelStatus, SessionState, SourceSpec, SourceState,
+    WindowOptions,
+};
+use emotion_monitor::detect::Detection;
+use emotion_monitor::geometry::{BBox, Point};
+use emotion_monitor::pipeline::{FrameResult, PipelineConfig, StageTimings};
+use emotion_monitor::runtime::Device;
+use emotion_monitor::track::TrackedFace;
+
+fn options(video: Option<&str>, sessions: &std::path::Path) -> WindowOptions {
+    let mut o = WindowOptions::new(PipelineConfig::with_default_models(Device::Cpu));
+    o.video = video.map(PathBuf::from);
+    o.session_root = sessions.to_path_buf();
+    o
+}
+
+fn harness(app: EmotionApp) -> Harness<'static, EmotionApp> {
+    Harness::builder()
+        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut EmotionApp| app.ui_root(ui), app)
+}
+
+fn face(id: u64, x: f32, y: f32, size: f32, top: usize, p: f32) -> TrackedFace {
+    let mut probs = [(1.0 - p) / 6.0; 7];
+    probs[top] = p;
+    TrackedFace {
+        id,
+        detection: Detection { bbox: BBox { x, y, w: size, h: size }, score: 0.9, keypoints: [Point::default(); 6] },
+        raw: probs,
+        smoothed: probs,
+    }
+}
+
+/// A 640x480 grey frame with the given faces, as the inference thread would send it.
+fn frame(index: u64, faces: Vec<TrackedFace>) -> LiveFrame {
+    let (w, h) = (640usize, 480usize);
+    let image = egui::ColorImage::new([w, h], vec![egui::Color32::from_gray(90); w * h]);
+    LiveFrame {
+        result: FrameResult {
+            source: Arc::from("lecture.mp4"),
+            index,
+            timestamp_s: index as f64 / 30.0,
+            captured_at: Instant::now(),
+            frame_size: (w as u32, h as u32),
+            faces,
+            timings: StageTimings::default(),
+        },
+        image: Arc::new(image),
+        analysed: true,
+    }
+}
+
+/// Opens a video (generation 1) and reports it running with the models on CPU.
+fn running_app(sessions: &std::path::Path) -> (EmotionApp, FeedSenders) {
+    let (app, feed) = EmotionApp::with_feed(options(Some("lecture.mp4"), sessions));
+    assert!(matches!(app.source_state(), SourceState::Opening { generation: 1, .. }), "{:?}", app.source_state());
+    feed.events
+        .send(LiveEvent::ModelReady { provider: "CPU (CUDA unavailable: libcudart.so.13 missing)".into() })
+        .unwrap();
+    feed.events
+        .send(LiveEvent::SourceOpened {
+            generation: 1,
+            name: "lecture.mp4".into(),
+            live: false,
+            fps: Some(30.0),
+            total_frames: None,
+        })
+        .unwrap();
+    (app, feed)
+}
+
+#[test]
+fn without_camera_or_file_the_window_says_so_and_opens_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _feed) = EmotionApp::with_feed(options(None, dir.path()));
+    let mut h = harness(app);
+    h.run_ok();
+    h.get_by_label_contains("No camera found");
+    let field = h.get_by(|n| n.data().placeholder() == Some("path/to/lecture.mp4"));
+    field.focus();
+    field.type_text("/data/lecture.mp4");
+    h.run_ok();
+    h.get_by_label("Open video").click();
+    h.run_ok();
+    match h.state().source_state() {
+        SourceState::Opening { spec: SourceSpec::Video(p), .. } => assert_eq!(p, &PathBuf::from("/data/lecture.mp4")),
+        other => panic!("expected the video to be opening, got {other:?}"),
+    }
+}
+
+#[test]
+fn faces_are_drawn_with_id_emotion_and_confidence_and_can_be_selected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, feed) = running_app(dir.path());
+    feed.results.send(frame(1, vec![face(1, 100.0, 120.0, 120.0, 3, 0.87), face(2, 400.0, 150.0, 100.0, 5, 0.6)]));
+    let mut h = harness(app);
+    h.run_ok();
+
+    assert!(matches!(h.state().source_state(), SourceState::Running { .. }));
+    assert!(matches!(h.state().model_status(), ModelStatus::Ready(p) if p.starts_with("CPU")));
+    h.get_by_label_contains("Provider: CPU (CUDA unavailable");
+    h.get_by_label("2 faces");
+    // Side panel: one entry per face with its top emotion and confidence.
+    h.get_by_label("#1 happy 87%");
+    h.get_by_label("#2 sad 60%");
+
+    // The overlay: face 1's box is drawn in the "happy" colour over the grey frame.
+    let image = h.render().expect("wgpu render");
+    let happy = egui_kittest_color(emotion_monitor::app::video_ui::EMOTION_COLORS[3]);
+    let happy_pixels = image.pixels().filter(|p| close(p.0, happy)).count();
+    assert!(happy_pixels > 200, "only {happy_pixels} pixels in the happy colour: no box drawn?");
+
+    // Selecting face 2 shows its seven bars.
+    h.get_by_label("#2 sad 60%").click();
+    h.run_ok();
+    assert_eq!(h.state().selected_face(), Some(2));
+    h.get_by_label("Face #2");
+    h.get_by_label("Show all faces").click();
+    h.run_ok();
+    assert_eq!(h.state().selected_face(), None);
+}
+
+fn egui_kittest_color(c: egui::Color32) -> [u8; 4] {
+    [c.r(), c.g(), c.b(), 255]
+}
+
+fn close(a: [u8; 4], b: [u8; 4]) -> bool {
+    a.iter().zip(b.iter()).take(3).all(|(x, y)| x.abs_diff(*y) <= 6)
+}
+
+#[test]
+fn session_buttons_start_pause_mark_and_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, feed) = running_app(dir.path());
+    feed.results.send(frame(1, vec![face(1, 100.0, 120.0, 120.0, 3, 0.9)]));
+    let mut h = harness(app);
+    h.run_ok();
+    assert!(matches!(h.state().session_state(), SessionState::Idle));
+
+    h.get_by_label("Start").click();
+    h.run_ok();
+    assert!(matches!(h.state().session_state(), SessionState::Recording { paused_since: None, .. }));
+    let session_dir = h.state().session_dir().expect("a session folder").to_path_buf();
+    assert!(session_dir.starts_with(dir.path()) && session_dir.is_dir(), "{}", session_dir.display());
+    h.get_by_label_contains("recording");
+
+    h.get_by_label("Pause").click();
+    h.run_ok();
+    assert!(matches!(h.state().session_state(), SessionState::Recording { paused_since: Some(_), .. }));
+    h.get_by_label("paused");
+    h.get_by_label("Resume").click();
+    h.run_ok();
+    assert!(matches!(h.state().session_state(), SessionState::Recording { paused_since: None, .. }));
+
+    // A marker with a name, by button; and by the M hotkey.
+    let field = h.get_by(|n| n.data().placeholder() == Some("slide 12"));
+    field.focus();
+    field.type_text("quiz");
+    h.run_ok();
+    h.get_by_label("Mark (M)").click();
+    h.run_ok();
+    h.get_by_label_contains("Marker \"quiz\"");
+    h.key_press(egui::Key::Escape); // leave the text field so M is a hotkey
+    h.run_ok();
+    h.key_press(egui::Key::M);
+    h.run_ok();
+    assert_eq!(h.query_all_by_label_contains("Marker \"quiz\"").count(), 2, "the M hotkey sets a second marker");
+
+    h.get_by_label("Stop").click();
+    h.run_ok();
+    assert!(matches!(h.state().session_state(), SessionState::Finished { .. }));
+    h.get_by_label("Start");
+}
+
+#[test]
+fn a_lost_camera_keeps_the_session_and_offers_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(None, dir.path());
+    o.camera = Some(emotion_monitor::source::CameraSelector::Index(0));
+    o.autostart = true;
+    let (app, feed) = EmotionApp::with_feed(o);
+    feed.events.send(LiveEvent::ModelReady { provider: "CPU".into() }).unwrap();
+    feed.events
+        .send(LiveEvent::SourceOpened {
+            generation: 1,
+            name: "USB camera".into(),
+            live: true,
+            fps: Some(30.0),
+            total_frames: None,
+        })
+        .unwrap();
+    let mut h = harness(app);
+    h.run_ok();
+    assert!(matches!(h.state().session_state(), SessionState::Recording { .. }), "autostart");
+
+    feed.events
+        .send(LiveEvent::CameraLost { generation: 1, message: "camera USB camera: frames stopped".into() })
+        .unwrap();
+    h.run_ok();
+    h.get_by_label_contains("Camera lost");
+    assert!(matches!(h.state().session_state(), SessionState::Recording { .. }), "the session survives");
+    h.get_by_label("Retry").click();
+    h.run_ok();
+    assert!(matches!(h.state().source_state(), SourceState::Opening { generation: 2, spec: SourceSpec::Camera(_) }));
+    // News from the old camera is ignored.
+    feed.events.send(LiveEvent::SourceFailed { generation: 1, message: "late".into() }).unwrap();
+    h.run_ok();
+    assert!(matches!(h.state().source_state(), SourceState::Opening { generation: 2, .. }));
+}
+
+#[test]
+fn missing_models_are_explained_in_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, feed) = EmotionApp::with_feed(options(Some("lecture.mp4"), dir.path()));
+    feed.events.send(LiveEvent::ModelFailed("could not load model models/mycnn.onnx: file not found".into())).unwrap();
+    let mut h = harness(app);
+    h.run_ok();
+    h.get_by_label_contains("Analysis unavailable: could not load model");
+    h.get_by_label("Provider: none (models not loaded)");
+}
+
+#[test]
+fn frame_recording_is_off_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _feed) = running_app(dir.path());
+    let mut h = harness(app);
+    h.run_ok();
+    let checkbox = h.get_by_label("record video frames");
+    assert_eq!(checkbox.accesskit_node().toggled(), Some(egui::accesskit::Toggled::False));
+    h.state_mut().apply(Action::Start);
+    h.run_ok();
+    let dir = h.state().session_dir().unwrap().to_path_buf();
+    assert!(!dir.join("frames").exists());
+}
