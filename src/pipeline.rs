@@ -33,11 +33,11 @@ pub struct FrameResult {
 
 use std::path::{Path, PathBuf};
 
-use image::GrayImage;
+use image::{GrayImage, RgbImage};
 
-use crate::classify::{Classifier, ModelError};
-use crate::crop::fer_crop;
-use crate::detect::FaceDetector;
+use crate::classify::{CROP, Classifier, ModelError};
+use crate::crop::{crop_geometry, sample_square};
+use crate::detect::{Detection, FaceDetector};
 use crate::runtime::{Device, Provider};
 use crate::source::Frame;
 use crate::track::{Tracker, TrackerConfig};
@@ -91,7 +91,6 @@ pub struct Pipeline {
     detector: FaceDetector,
     classifier: Classifier,
     tracker: Tracker,
-    gray: GrayImage,
     crops: Vec<GrayImage>,
 }
 
@@ -99,13 +98,7 @@ impl Pipeline {
     pub fn open(cfg: &PipelineConfig) -> Result<Self, ModelError> {
         let detector = FaceDetector::open(&cfg.detector_model, cfg.device, cfg.threads)?;
         let classifier = Classifier::open(&cfg.emotion_model, cfg.device, cfg.threads)?;
-        Ok(Self {
-            detector,
-            classifier,
-            tracker: Tracker::new(cfg.tracker),
-            gray: GrayImage::new(1, 1),
-            crops: Vec::new(),
-        })
+        Ok(Self { detector, classifier, tracker: Tracker::new(cfg.tracker), crops: Vec::new() })
     }
 
     /// The execution providers in use, e.g. "CPU" or "CUDA", with any fallback reason.
@@ -134,10 +127,7 @@ impl Pipeline {
 
         let t = Instant::now();
         self.crops.clear();
-        if !detections.is_empty() {
-            self.gray = image::imageops::grayscale(&frame.image);
-            self.crops.extend(detections.iter().map(|d| fer_crop(&self.gray, d)));
-        }
+        self.crops.extend(detections.iter().map(|d| face_crop(&frame.image, d)));
         timings.crop = t.elapsed();
 
         let t = Instant::now();
@@ -157,5 +147,60 @@ impl Pipeline {
             faces,
             timings,
         })
+    }
+}
+
+/// The FER crop of one face ([`crate::crop::fer_crop`]), converting to grey only the pixels the crop can
+/// sample: greying a whole 640x480 frame costs about as much as the detector's pre-processing.
+fn face_crop(frame: &RgbImage, d: &Detection) -> GrayImage {
+    let mut g = crop_geometry(d);
+    // Samples lie within half a diagonal of the centre, plus one pixel for the bilinear neighbour and
+    // half a pixel of centre offset; outside the frame the crop replicates the frame's border, which
+    // clamping to a region that reaches that border reproduces.
+    let reach = g.side * std::f32::consts::FRAC_1_SQRT_2 + 2.0;
+    let (w, h) = frame.dimensions();
+    let lo = |c: f32, len: u32| ((c - reach).floor().max(0.0) as u32).min(len.saturating_sub(1));
+    let hi = |c: f32, len: u32| ((c + reach).ceil().max(0.0) as u32).min(len);
+    let (x0, y0) = (lo(g.centre.x, w), lo(g.centre.y, h));
+    let (x1, y1) = (hi(g.centre.x, w).max(x0 + 1), hi(g.centre.y, h).max(y0 + 1));
+    // Copied out first: `grayscale` through a sub-image view is several times slower per pixel.
+    let region = image::imageops::crop_imm(frame, x0, y0, x1 - x0, y1 - y0).to_image();
+    let gray = image::imageops::grayscale(&region);
+    g.centre.x -= x0 as f32;
+    g.centre.y -= y0 as f32;
+    sample_square(&gray, g, CROP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crop::fer_crop;
+    use crate::geometry::{BBox, Point};
+
+    #[test]
+    fn cropping_a_grey_region_matches_cropping_the_grey_frame() {
+        let frame = RgbImage::from_fn(320, 240, |x, y| {
+            image::Rgb([(x * 7 + y * 3) as u8, (x * x / 5 + y) as u8, (y * y / 3 + x) as u8])
+        });
+        let gray = image::imageops::grayscale(&frame);
+        // Inside, tilted, across each edge, and wholly outside the frame.
+        for (x, y, side, tilt) in [
+            (100.0, 60.0, 80.0, 0.0),
+            (120.0, 80.0, 90.0, 25.0),
+            (-30.0, 100.0, 70.0, -10.0),
+            (270.0, -20.0, 90.0, 5.0),
+            (250.0, 190.0, 100.0, 40.0),
+            (400.0, 300.0, 50.0, 0.0),
+        ] {
+            let b = BBox { x, y, w: side, h: side };
+            let c = b.center();
+            let (s, co) = (tilt as f32).to_radians().sin_cos();
+            let re = Point { x: c.x - 20.0 * co, y: c.y - 20.0 * s };
+            let le = Point { x: c.x + 20.0 * co, y: c.y + 20.0 * s };
+            let d = Detection { bbox: b, score: 0.9, keypoints: [re, le, c, c, c, c] };
+            let (a, b) = (face_crop(&frame, &d), fer_crop(&gray, &d));
+            let worst = a.pixels().zip(b.pixels()).map(|(p, q)| p[0].abs_diff(q[0])).max();
+            assert!(worst <= Some(1), "box at ({x}, {y}): grey values differ by {worst:?}");
+        }
     }
 }

@@ -61,7 +61,10 @@ pub struct VideoSource {
     name: Arc<str>,
     info: VideoInfo,
     child: Child,
-    stdout: ChildStdout,
+    /// Whole frames read from ffmpeg's stdout by the `decode` thread, a few frames ahead, so
+    /// that ffmpeg decodes the next frame while the caller analyses this one (the pipe itself
+    /// holds less than one frame).
+    frames_rx: Receiver<std::io::Result<(Vec<u8>, usize)>>,
     stderr_thread: Option<JoinHandle<StderrLog>>,
     pts_rx: Receiver<Option<f64>>,
     frame_bytes: usize,
@@ -120,13 +123,14 @@ impl VideoSource {
                 SourceError::DecodeFailed { path: path.to_path_buf(), at_frame: 0, detail: e.to_string() }
             })?;
 
+        let frame_bytes = info.width as usize * info.height as usize * 3;
         Ok(Self {
             path: path.to_path_buf(),
             name: display_name(path),
-            frame_bytes: info.width as usize * info.height as usize * 3,
+            frame_bytes,
             info,
             child,
-            stdout,
+            frames_rx: spawn_reader(stdout, frame_bytes),
             stderr_thread: Some(stderr_thread),
             pts_rx,
             next_index: 0,
@@ -216,12 +220,12 @@ impl FrameSource for VideoSource {
         if self.finished {
             return Ok(None);
         }
-        // A fresh buffer per frame: the frame owns its pixels, and reading straight into it
-        // avoids a copy. `vec![0; n]` is a calloc, cheap next to the 3 bytes/pixel we read.
-        let mut buf = vec![0u8; self.frame_bytes];
-        let filled = match read_full(&mut self.stdout, &mut buf) {
-            Ok(n) => n,
-            Err(e) => {
+        let (buf, filled) = match self.frames_rx.recv() {
+            Ok(Ok(read)) => read,
+            // The reader ended: it sent a short read (end of stream) before, so this is only
+            // reached after a reader failure that was already reported.
+            Err(_) => return self.finish(false),
+            Ok(Err(e)) => {
                 self.finished = true;
                 let _ = self.child.kill();
                 let _ = self.child.wait();
@@ -280,6 +284,30 @@ impl Drop for VideoSource {
             let _ = t.join();
         }
     }
+}
+
+/// Reads whole frames from ffmpeg on a `decode` thread into a channel of a few frames. A short
+/// read (end of stream) or an error is sent last; the thread also ends when the receiver is dropped.
+fn spawn_reader(mut stdout: ChildStdout, frame_bytes: usize) -> Receiver<std::io::Result<(Vec<u8>, usize)>> {
+    let (tx, rx) = crossbeam_channel::bounded(3);
+    let spawned = std::thread::Builder::new().name("decode".into()).spawn(move || {
+        loop {
+            // A fresh buffer per frame: the frame owns its pixels, and reading straight into it
+            // avoids a copy. `vec![0; n]` is a calloc, cheap next to the 3 bytes/pixel we read.
+            let mut buf = vec![0u8; frame_bytes];
+            let read = read_full(&mut stdout, &mut buf).map(|n| (buf, n));
+            let last = !matches!(read, Ok((_, n)) if n == frame_bytes);
+            if tx.send(read).is_err() || last {
+                return;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let _ = tx.send(Err(e));
+        return rx;
+    }
+    rx
 }
 
 /// Why a stream that ended without an ffmpeg failure is incomplete, if it is.
