@@ -52,9 +52,14 @@ pub struct LabelledFace {
 /// `per_class` test images of every class, taken at a fixed stride through the sorted file list
 /// (deterministic, spread over both PublicTest_ and PrivateTest_).
 pub fn test_faces(root: &Path, per_class: usize) -> std::io::Result<Vec<LabelledFace>> {
+    split_faces(root, "test", per_class)
+}
+
+/// Like [`test_faces`] for any split (`train` for choices that must not be tuned on the test set).
+pub fn split_faces(root: &Path, split: &str, per_class: usize) -> std::io::Result<Vec<LabelledFace>> {
     let mut out = Vec::new();
     for (label, name) in EMOTIONS.iter().enumerate() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("test").join(name))?
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(split).join(name))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
             .collect();

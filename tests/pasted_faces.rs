@@ -215,7 +215,7 @@ fn framing_sweep() {
     let Some(root) = synth::dataset_or_skip("framing_sweep") else { return };
     let Some((mut detector, mut classifier)) = models() else { return };
     let per_class = PER_CLASS;
-    let faces = synth::test_faces(&root, per_class).expect("FER2013 test faces");
+    let faces = synth::split_faces(&root, "train", per_class).expect("FER2013 train faces");
     let sides = [1.1f32, 1.15, 1.2, 1.25, 1.3, 1.4];
     let shifts = [-0.15f32, -0.12, -0.09, -0.05, 0.0];
     let configs: Vec<(f32, f32, bool)> =
