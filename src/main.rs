@@ -23,6 +23,11 @@ struct Cli {
     #[arg(long, global = true, env = "EMOTION_MONITOR_MODELS")]
     models: Option<PathBuf>,
 
+    /// Find small faces (a video-call grid, a classroom camera) by also running the detector on
+    /// 256-px tiles: faces from ~50 px instead of ~1/5 of the frame, at ~25x the detector cost on 1280x720.
+    #[arg(long, global = true)]
+    small_faces: bool,
+
     /// Where session folders are written.
     #[arg(long, global = true, default_value = "sessions")]
     sessions: PathBuf,
@@ -105,6 +110,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let mut cfg = emotion_monitor::pipeline::PipelineConfig::with_default_models(cli.device);
+    if cli.small_faces {
+        cfg.detect_mode = emotion_monitor::detect::DetectMode::Tiled { tile: 256 };
+    }
     if let Some(dir) = &cli.models {
         cfg.detector_model = dir.join("blazeface_short.onnx");
         cfg.emotion_model = dir.join("mycnn.onnx");

@@ -1,9 +1,17 @@
 //! The pipeline: one frame in, tracked faces with emotions out (detect → crop → classify → track).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::track::TrackedFace;
+use image::{GrayImage, RgbImage};
+
+use crate::classify::{CROP, Classifier, ModelError};
+use crate::crop::{crop_geometry, sample_square};
+use crate::detect::{DetectMode, Detection, DetectorConfig, FaceDetector};
+use crate::runtime::{Device, Provider};
+use crate::source::Frame;
+use crate::track::{TrackedFace, Tracker, TrackerConfig};
 
 /// Time spent in each stage for one frame.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,17 +39,6 @@ pub struct FrameResult {
     pub timings: StageTimings,
 }
 
-use std::path::{Path, PathBuf};
-
-use image::{GrayImage, RgbImage};
-
-use crate::classify::{CROP, Classifier, ModelError};
-use crate::crop::{crop_geometry, sample_square};
-use crate::detect::{Detection, FaceDetector};
-use crate::runtime::{Device, Provider};
-use crate::source::Frame;
-use crate::track::{Tracker, TrackerConfig};
-
 /// Where the models are, and how to run them.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -51,6 +48,8 @@ pub struct PipelineConfig {
     /// ONNX Runtime intra-op threads per model.
     pub threads: usize,
     pub tracker: TrackerConfig,
+    /// Whole frame (fast) or tiled (finds small faces, e.g. a video-call grid).
+    pub detect_mode: DetectMode,
 }
 
 impl PipelineConfig {
@@ -63,6 +62,7 @@ impl PipelineConfig {
             device,
             threads: 1,
             tracker: TrackerConfig::default(),
+            detect_mode: DetectMode::Single,
         }
     }
 }
@@ -96,7 +96,8 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn open(cfg: &PipelineConfig) -> Result<Self, ModelError> {
-        let detector = FaceDetector::open(&cfg.detector_model, cfg.device, cfg.threads)?;
+        let mut detector = FaceDetector::open(&cfg.detector_model, cfg.device, cfg.threads)?;
+        detector.set_config(DetectorConfig { mode: cfg.detect_mode, ..*detector.config() });
         let classifier = Classifier::open(&cfg.emotion_model, cfg.device, cfg.threads)?;
         Ok(Self { detector, classifier, tracker: Tracker::new(cfg.tracker), crops: Vec::new() })
     }
