@@ -37,7 +37,7 @@ pub struct CropGeometry {
 
 /// Grey frame for the crop (`image`'s Rec. 601 luma, as FER2013's images are grey photos).
 pub fn to_gray(frame: &RgbImage) -> GrayImage {
-    image::DynamicImage::ImageRgb8(frame.clone()).into_luma8()
+    image::imageops::grayscale(frame)
 }
 
 /// The FER2013-like square for a detection: size and offset from the box, rotation from the eyes

@@ -113,11 +113,7 @@ impl Pipeline {
 
     /// Forget all tracks (a new source or a new session starts).
     pub fn reset_tracks(&mut self) {
-        self.tracker = Tracker::new(*self.tracker_config());
-    }
-
-    fn tracker_config(&self) -> &TrackerConfig {
-        self.tracker.config()
+        self.tracker = Tracker::new(*self.tracker.config());
     }
 
     pub fn process(&mut self, frame: &Frame) -> Result<FrameResult, ModelError> {

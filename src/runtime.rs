@@ -38,7 +38,7 @@ impl std::fmt::Display for Provider {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RuntimeError {
     #[error(
         "ONNX Runtime library not found or not loadable ({tried}): {reason}.\n\
@@ -57,7 +57,8 @@ pub enum RuntimeError {
     Model { path: PathBuf, reason: String },
 }
 
-static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+/// The one environment of the process, or why it could not be made (kept, so every caller gets the same answer).
+static ENV: OnceLock<Result<ort::environment::Environment, RuntimeError>> = OnceLock::new();
 
 /// Where we look for libonnxruntime.so: $ORT_DYLIB_PATH alone when it is set; otherwise next to the
 /// executable, then the repository's third_party folder.
@@ -82,35 +83,23 @@ pub fn library_candidates() -> Vec<PathBuf> {
 
 /// Loads ONNX Runtime once per process. Later calls return the same environment (or the same error).
 pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeError> {
-    let env = ENV.get_or_init(|| {
+    ENV.get_or_init(|| {
         let candidates = library_candidates();
-        let Some(lib) = candidates.iter().find(|p| p.is_file()) else {
-            return Err(format!(
-                "LIBMISSING:{}|no such file",
-                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            ));
+        let missing = |tried: String, reason: String| RuntimeError::LibraryMissing { tried, reason };
+        let Some(lib) = candidates.iter().find(|p| p.is_file()).cloned() else {
+            let tried = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+            return Err(missing(tried, "no such file".into()));
         };
+        let tried = lib.display().to_string();
         // ort's loader panics on some failures (e.g. a file that is not a shared library); keep that inside.
-        let lib_owned = lib.clone();
-        let built = std::panic::catch_unwind(move || -> Result<ort::environment::Environment, String> {
-            let builder = ort::init_from(&lib_owned).map_err(|e| format!("LIBMISSING:{}|{e}", lib_owned.display()))?;
-            builder.with_name("emotion-monitor").build().map_err(|e| e.to_string())
+        let built = std::panic::catch_unwind(|| -> Result<ort::environment::Environment, RuntimeError> {
+            let builder = ort::init_from(&lib).map_err(|e| missing(tried.clone(), e.to_string()))?;
+            builder.with_name("emotion-monitor").build().map_err(|e| RuntimeError::Init(e.to_string()))
         });
-        match built {
-            Ok(r) => r,
-            Err(_) => Err(format!("LIBMISSING:{}|the file is not a usable ONNX Runtime library", lib.display())),
-        }
-    });
-    match env {
-        Ok(e) => Ok(e),
-        Err(msg) => match msg.strip_prefix("LIBMISSING:") {
-            Some(rest) => {
-                let (tried, reason) = rest.split_once('|').unwrap_or((rest, ""));
-                Err(RuntimeError::LibraryMissing { tried: tried.to_string(), reason: reason.to_string() })
-            }
-            None => Err(RuntimeError::Init(msg.clone())),
-        },
-    }
+        built.unwrap_or_else(|_| Err(missing(tried.clone(), "the file is not a usable ONNX Runtime library".into())))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 /// Opens a model on the requested device. Returns the session and the provider it really runs on.
