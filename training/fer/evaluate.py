@@ -8,6 +8,13 @@ at batch 1 and batch 16; params and multiply-adds) and <out>/confusion_matrix.pn
 average of the logits of each image and its mirror image (reported separately, never mixed into the main
 numbers). `--write-metadata` writes the measured accuracies back into the model's metadata_props.
 
+When the FER+ votes are found (`--ferplus`, $FERPLUS_VOTES, ../shared/data/ferplus/ferplus_votes.csv), metrics.json
+also gets `ferplus`: accuracy on PublicTest_ against the FER+ plurality label (a tied plurality counts for any
+tied class; also on the images with a unique plurality only), per-class precision/recall against the plurality,
+the calibration (ECE, 15 bins) of the model's softmax on PublicTest_, the agreement between FER2013's labels and
+the FER+ plurality on train + PublicTest_, and the model's FER2013-label accuracy on the PublicTest_ images where
+the two label sets agree and where they disagree (why FER2013-label accuracy drops for a FER+ model).
+
 Latency is only meaningful on an idle machine: the load average at measurement time is recorded beside it.
 """
 from __future__ import annotations
@@ -23,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from . import LABELS, onnx_io
-from .data import Split, duplicate_test_paths, find_dataset, load_split, manifest_hash, usage_mask
+from .data import (Split, attach_ferplus, duplicate_test_paths, find_dataset,
+                   find_ferplus, ferplus_soft_targets, load_split, manifest_hash, plurality_sets, read_ferplus_votes,
+                   usage_mask)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="folder for metrics.json and confusion_matrix.png")
     p.add_argument("--data", help="dataset root (default: $FER2013_DIR, ../shared/data/fer2013, data/fer2013)")
     p.add_argument("--summary", help="summary.json of the training run (params, MACs, epochs, training minutes)")
+    p.add_argument("--ferplus", help="ferplus_votes.csv (default: $FERPLUS_VOTES, ../shared/data/ferplus/ferplus_votes.csv)")
+    p.add_argument("--no-ferplus", action="store_true", help="skip the FER+ section even when the votes are found")
     p.add_argument("--flip-tta", action="store_true", help="also score mirror-averaged logits")
     p.add_argument("--write-metadata", action="store_true", help="write the measured accuracies into the model")
     p.add_argument("--latency-runs", type=int, default=2000, help="timed batch-1 runs (median reported); 0 = skip")
@@ -81,6 +92,63 @@ def score(split: Split, logits: np.ndarray, dups: set[str]) -> dict:
     }
     out.update(classification_report(y, pred))
     return out
+
+
+def label_agreement(votes: dict) -> dict:
+    """How often FER2013's label (the class folder in the path) is the FER+ plurality, over the images FER+
+    labels usefully (per usage and overall; `tie_aware` counts a tie for any tied class)."""
+    out: dict = {}
+    for usage in ("train/", "test/", ""):
+        n = strict = tie = 0
+        for path, v in votes.items():
+            if not path.startswith(usage):
+                continue
+            t = ferplus_soft_targets(v)
+            if t is None:
+                continue
+            c = LABELS.index(path.split("/")[1])
+            n += 1
+            strict += int(t.argmax() == c)
+            tie += int(t[c] >= t.max() - 1e-6)
+        key = {"train/": "train", "test/": "public_test", "": "train_and_public_test"}[usage]
+        out[key] = {"n": n, "agreement": round(strict / max(n, 1), 4), "agreement_tie_aware": round(tie / max(n, 1), 4)}
+    return out
+
+
+def score_ferplus(split: Split, logits: np.ndarray, votes: dict) -> dict:
+    """FER+ numbers on the PublicTest_ images of `split` (the only test images with votes)."""
+    from .calibrate import ece, softmax
+
+    pub_mask = usage_mask(split, "PublicTest_")
+    fer_labels_pub = split.labels[pub_mask]
+    pub_logits = logits[pub_mask]
+    public, soft, stats = attach_ferplus(split.subset(pub_mask), votes)
+    kept = set(public.paths)
+    keep = np.array([p in kept for p in split.subset(pub_mask).paths])
+    lg = pub_logits[keep]
+    pred = lg.argmax(1)
+    sets = plurality_sets(soft)
+    rows = np.arange(len(pred))
+    correct = sets[rows, pred]
+    unique = sets.sum(1) == 1
+    probs = softmax(lg)
+    rep = classification_report(public.labels, pred)
+    agree = fer_labels_pub[keep] == public.labels
+    fer_correct = pred == fer_labels_pub[keep]
+    return {
+        "split": "PublicTest_", "images": stats,
+        "plurality_accuracy": round(float(correct.mean()), 4),
+        "plurality_accuracy_unique_plurality_only": round(float((pred[unique] == public.labels[unique]).mean()), 4),
+        "n_unique_plurality": int(unique.sum()), "n_tied_plurality": int((~unique).sum()),
+        "neutral_recall": rep["per_class"]["neutral"]["recall"],
+        "per_class": rep["per_class"], "macro_f1": rep["macro_f1"], "confusion_matrix": rep["confusion_matrix"],
+        "per_class_note": "against the plurality label, a tie resolved to the first tied class in label order",
+        "ece_15_bins": round(ece(probs, correct), 4), "mean_confidence": round(float(probs.max(1).mean()), 4),
+        "fer2013_label_accuracy_where_labels_agree": round(float(fer_correct[agree].mean()), 4),
+        "fer2013_label_accuracy_where_labels_disagree": round(float(fer_correct[~agree].mean()), 4),
+        "n_labels_agree": int(agree.sum()), "n_labels_disagree": int((~agree).sum()),
+        "label_agreement_fer2013_vs_ferplus_plurality": label_agreement(votes),
+    }
 
 
 def latency(sess, runs: int, warmup: int) -> dict:
@@ -182,6 +250,20 @@ def main(argv=None) -> int:
     if args.flip_tta:
         tta = (logits + onnx_io.logits(sess, split.images, flip=True)) / 2
         metrics["flip_tta"] = score(split, tta, dups)
+    votes = None
+    if not args.no_ferplus:
+        try:
+            votes = read_ferplus_votes(find_ferplus(args.ferplus))
+        except FileNotFoundError as e:
+            if args.ferplus:
+                raise
+            print(f"FER+ section skipped: {e}", file=sys.stderr)
+    if votes is not None:
+        metrics["ferplus"] = score_ferplus(split, logits, votes)
+        if args.flip_tta:
+            metrics["flip_tta"]["ferplus_plurality_accuracy"] = score_ferplus(split, tta, votes)["plurality_accuracy"]
+    for k in ("label_source", "temperature"):
+        metrics[k] = meta.get(k, "fer2013" if k == "label_source" else "1")
 
     params = int(meta.get("params") or summary.get("params") or 0) or None
     macs = int(meta.get("macs") or summary.get("macs") or 0) or None
@@ -219,6 +301,20 @@ def main(argv=None) -> int:
         t = metrics["flip_tta"]
         print(f"flip TTA: full test {t['full_test']['accuracy']} | PublicTest {t['public_test']['accuracy']} | "
               f"PrivateTest {t['private_test']['accuracy']} | macro-F1 {t['macro_f1']}")
+    if "ferplus" in metrics:
+        f = metrics["ferplus"]
+        print(f"FER+ PublicTest_ ({f['images']['kept']} images): plurality accuracy {f['plurality_accuracy']} "
+              f"(unique-plurality images only: {f['plurality_accuracy_unique_plurality_only']}, n={f['n_unique_plurality']}), "
+              f"neutral recall {f['neutral_recall']}, macro-F1 {f['macro_f1']}, ECE {f['ece_15_bins']}")
+        for name, r in f["per_class"].items():
+            print(f"  {name:9s} precision {r['precision']:.3f} recall {r['recall']:.3f} n={r['support']}")
+        print(f"FER2013-label accuracy on PublicTest_: {f['fer2013_label_accuracy_where_labels_agree']} where the FER2013 "
+              f"label is the FER+ plurality (n={f['n_labels_agree']}), {f['fer2013_label_accuracy_where_labels_disagree']} "
+              f"where it is not (n={f['n_labels_disagree']}); label agreement "
+              f"{f['label_agreement_fer2013_vs_ferplus_plurality']['train_and_public_test']}")
+        plot_confusion(np.array(f["confusion_matrix"]),
+                       f"{meta.get('model_name', model_path.stem)} on PublicTest_ vs FER+ plurality, accuracy "
+                       f"{f['plurality_accuracy']:.2%}", out / "confusion_matrix_ferplus.png")
     if "latency" in metrics:
         lat = metrics["latency"]
         print(f"latency (ORT CPU, 1 thread): batch 1 {lat['batch1']['median_ms_per_face']} ms/face (median of "
@@ -238,6 +334,9 @@ def main(argv=None) -> int:
                 "test_macro_f1": f"{metrics['macro_f1']:.4f}",
                 "dataset_manifest_sha256": metrics["dataset_manifest_sha256"],
             }
+            if "ferplus" in metrics:
+                values["ferplus_public_test_accuracy"] = f"{metrics['ferplus']['plurality_accuracy']:.4f}"
+                values["ferplus_public_test_neutral_recall"] = f"{metrics['ferplus']['neutral_recall']:.4f}"
             if "latency" in metrics:
                 values["latency_ms_batch1_1thread"] = f"{metrics['latency']['batch1']['median_ms_per_face']:.3f}"
             onnx_io.write_metadata(model_path, values)

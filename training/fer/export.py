@@ -6,7 +6,11 @@ Contract: input `input` float32 [N,1,48,48] raw grey 0..255 (normalisation is in
 float32 [N,7], metadata_props `labels` = angry,disgust,fear,happy,neutral,sad,surprise, weights inside the one
 file. The model's accuracy is measured here with ONNX Runtime on the full test set and written to the metadata
 (`test_accuracy`, `public_test_accuracy`, `private_test_accuracy`), next to the training configuration, the
-command that trained it and the dataset manifest hash. `--no-data` skips everything that needs FER2013
+command that trained it and the dataset manifest hash. `label_source` says which labels it was trained on
+(`fer2013` or `ferplus`); a FER+ model also gets its PublicTest_ FER+ plurality accuracy. `--calibration
+calibration.json` (from `fer.calibrate`) divides the last layer by the fitted temperature T, so the logits the app
+softmaxes give calibrated probabilities; `temperature` and the ECE before/after go into the metadata
+(`temperature` = 1 when no calibration was baked in). `--no-data` skips everything that needs FER2013
 (parity then runs on random images; used by the tests).
 """
 from __future__ import annotations
@@ -37,6 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--test-accuracy", type=float, help="write this instead of measuring it (fraction 0..1)")
     p.add_argument("--no-data", action="store_true", help="no dataset: parity on random images, no accuracy/manifest")
+    p.add_argument("--calibration", help="calibration.json from fer.calibrate: bake its temperature into the graph")
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(argv)
 
@@ -102,6 +107,13 @@ def main(argv=None) -> int:
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     n_params = sum(p.numel() for p in model.parameters())
     macs = count_macs(model)
+    calib = json.loads(Path(args.calibration).read_text()) if args.calibration else None
+    if calib:
+        from .calibrate import bake_temperature
+
+        bake_temperature(model, float(calib["temperature"]))
+        print(f"baked temperature T = {calib['temperature']} into the last layer (ECE on {calib.get('fitted_on')}: "
+              f"{calib.get('ece_before')} -> {calib.get('ece_after')})")
 
     # Export into a scratch folder so that a stray .onnx.data can never end up beside the shipped file.
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,9 +142,14 @@ def main(argv=None) -> int:
         "config": json.dumps(config, sort_keys=True),
         "training_command": training_command(config) if config else "",
         "exporter": how,
+        "label_source": config.get("labels", "fer2013"),
+        "temperature": str(calib["temperature"]) if calib else "1",
         "torch_version": torch.__version__,
         "exported_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if calib:
+        meta["calibration"] = json.dumps({k: calib.get(k) for k in (
+            "fitted_on", "n", "ece_bins", "ece_before", "ece_after", "nll_before", "nll_after")}, sort_keys=True)
     if summary.get("final_public_acc") is not None:
         meta["train_log_public_test_accuracy"] = f"{summary['final_public_acc']:.4f}"
 
@@ -168,8 +185,18 @@ def main(argv=None) -> int:
         meta["public_test_accuracy"] = f"{float((pred[pub] == split.labels[pub]).mean()):.4f}"
         meta["private_test_accuracy"] = f"{float((pred[priv] == split.labels[priv]).mean()):.4f}"
         meta["test_set"] = f"FER2013 test/, {len(split)} images ({int(pub.sum())} PublicTest_ + {int(priv.sum())} PrivateTest_)"
-        print(f"ORT accuracy: full test {acc:.4f}, PublicTest {meta['public_test_accuracy']}, "
+        meta["accuracy_labels"] = "test_accuracy, public_test_accuracy, private_test_accuracy: FER2013 labels"
+        print(f"ORT accuracy (FER2013 labels): full test {acc:.4f}, PublicTest {meta['public_test_accuracy']}, "
               f"PrivateTest {meta['private_test_accuracy']}")
+        if meta["label_source"] == "ferplus":
+            from .data import attach_ferplus, find_ferplus, plurality_sets, read_ferplus_votes
+
+            votes = read_ferplus_votes(find_ferplus(config.get("ferplus")))
+            public, soft, _ = attach_ferplus(split.subset(pub), votes)
+            fp_pred = onnx_io.logits(sess, public.images).argmax(1)
+            fp_acc = float(plurality_sets(soft)[np.arange(len(public)), fp_pred].mean())
+            meta["ferplus_public_test_accuracy"] = f"{fp_acc:.4f}"
+            print(f"ORT accuracy on PublicTest_ against the FER+ plurality ({len(public)} images): {fp_acc:.4f}")
     if args.test_accuracy is not None:
         meta["test_accuracy"] = f"{args.test_accuracy:.4f}"
     onnx_io.write_metadata(out, meta)

@@ -1,6 +1,11 @@
 """Train one classifier on FER2013 train/, select on PublicTest_, log per-epoch curves, checkpoint every epoch.
 
   python -m fer.train --arch emonet --time-budget-min 80 --out runs/emonet
+  python -m fer.train --labels ferplus --webcam-aug 0.3 --time-budget-min 85 --out runs/ferplus
+
+`--labels fer2013` (default) trains on the folder labels; `--labels ferplus` trains on the FER+ ten-annotator vote
+distributions over the 7 classes (soft targets; images FER+ dropped or that are mostly not-a-face/unknown are left
+out) and selects on PublicTest_ accuracy against the FER+ plurality label.
 
 The learning-rate schedule can run on elapsed time (--time-budget-min), so a run always ends inside its
 time box on a shared 2-core machine; --epochs gives the classic step-based schedule.
@@ -20,14 +25,17 @@ import torch
 from torch import nn
 
 from . import LABELS
-from .augment import augment
-from .data import find_dataset, load_split, usage_mask
+from .augment import augment, webcam_degrade
+from .data import attach_ferplus, find_dataset, find_ferplus, load_split, plurality_sets, read_ferplus_votes, usage_mask
 from .models import build, count_macs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help="dataset root (default: $FER2013_DIR, ../shared/data/fer2013, data/fer2013)")
+    p.add_argument("--labels", default="fer2013", choices=["fer2013", "ferplus"],
+                   help="fer2013: folder labels; ferplus: FER+ vote distributions as soft targets")
+    p.add_argument("--ferplus", help="ferplus_votes.csv (default: $FERPLUS_VOTES, ../shared/data/ferplus/ferplus_votes.csv)")
     p.add_argument("--arch", default="emonet", choices=["emonet", "mycnn", "resnet18"])
     p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw"])
     p.add_argument("--lr", type=float, default=0.05)
@@ -37,6 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--aug", type=float, default=1.0, help="augmentation strength 0..1 (0 = none)")
+    p.add_argument("--webcam-aug", type=float, default=0.0,
+                   help="probability of each webcam degradation (lighting/contrast/gamma, blur, low resolution, JPEG); 0 = off")
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--class-weight-power", type=float, default=0.0,
                    help="loss weight per class = (n_max/n_c)^power; 0 = unweighted, 0.5 = sqrt-inverse-frequency")
@@ -109,6 +119,28 @@ def make_optimizer(args, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=args.lr)
 
 
+def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
+    """Loss weight per class, (n_max/n_c)^power, normalised so the average weight over the training samples is 1."""
+    counts = np.asarray(counts, dtype=np.float64)
+    w = torch.tensor((counts.max() / np.maximum(counts, 1e-9)) ** power, dtype=torch.float32)
+    return w / (w * torch.tensor(counts / counts.sum(), dtype=torch.float32)).sum()
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
+                       label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy against a distribution target [N,C] (rows sum to 1), e.g. FER+ vote shares.
+
+    A sample's weight is its target-weighted class weight; the mean is weighted like nn.CrossEntropyLoss's.
+    """
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / target.shape[1]
+    per = -(target * torch.log_softmax(logits, dim=1)).sum(1)
+    if weights is None:
+        return per.mean()
+    sw = target @ weights.to(target.dtype)
+    return (per * sw).sum() / sw.sum()
+
+
 def train(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -127,6 +159,13 @@ def train(args: argparse.Namespace) -> dict:
         for c in range(len(LABELS)):
             keep[np.nonzero(public.labels == c)[0][: args.limit_per_class]] = True
         public = public.subset(keep)
+    soft_all = public_sets = None
+    if args.labels == "ferplus":
+        votes = read_ferplus_votes(find_ferplus(args.ferplus))
+        train_set, soft_all, st_train = attach_ferplus(train_set, votes)
+        public, public_soft, st_pub = attach_ferplus(public, votes)
+        public_sets = plurality_sets(public_soft)
+        print(f"FER+ votes: train {st_train}, PublicTest_ {st_pub}", flush=True)
     print(f"loaded {len(train_set)} train / {len(public)} PublicTest images from {root} in {time.time() - t_load:.1f}s", flush=True)
 
     model = build(args.arch, args.dropout)
@@ -140,9 +179,8 @@ def train(args: argparse.Namespace) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     macs = count_macs(model)
     print(f"{args.arch}: {n_params:,} params, {macs / 1e6:.1f} M multiply-adds per image", flush=True)
-    counts = np.bincount(train_set.labels, minlength=len(LABELS))
-    weights = torch.tensor((counts.max() / np.maximum(counts, 1)) ** args.class_weight_power, dtype=torch.float32)
-    weights = weights / (weights * torch.tensor(counts / counts.sum(), dtype=torch.float32)).sum()
+    counts = soft_all.sum(0) if soft_all is not None else np.bincount(train_set.labels, minlength=len(LABELS))
+    weights = class_weights(counts, args.class_weight_power)
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
     opt = make_optimizer(args, model)
     ema = Ema(model, args.ema) if args.ema > 0 else None
@@ -151,7 +189,7 @@ def train(args: argparse.Namespace) -> dict:
     total_steps = steps_per_epoch * args.epochs
     budget_s = args.time_budget_min * 60 if args.time_budget_min else None
     x_all = torch.from_numpy(train_set.images).float().unsqueeze(1)
-    y_all = torch.from_numpy(train_set.labels)
+    y_all = torch.from_numpy(soft_all) if soft_all is not None else torch.from_numpy(train_set.labels)
     eval_idx = rng.choice(len(train_set), size=min(args.eval_train_n, len(train_set)), replace=False)
     gen = torch.Generator().manual_seed(args.seed)
 
@@ -174,10 +212,12 @@ def train(args: argparse.Namespace) -> dict:
             for g in opt.param_groups:
                 g["lr"] = lr_at(args, frac)
             idx = perm[b * args.batch_size : (b + 1) * args.batch_size]
-            x = augment(x_all[idx], args.aug, gen).contiguous(memory_format=torch.channels_last)
+            x = webcam_degrade(augment(x_all[idx], args.aug, gen), args.webcam_aug, gen).contiguous(memory_format=torch.channels_last)
             y = y_all[idx]
             logits = model(x)
-            loss = loss_fn(logits, y)
+            loss = soft_cross_entropy(logits, y, weights, args.label_smoothing) if y.ndim == 2 else loss_fn(logits, y)
+            if y.ndim == 2:
+                y = y.argmax(1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -198,7 +238,13 @@ def train(args: argparse.Namespace) -> dict:
             break
         eval_model = ema.model if ema else model
         tr_acc = float((predict(eval_model, train_set.images[eval_idx]).argmax(1) == train_set.labels[eval_idx]).mean())
-        pub_acc = float((predict(eval_model, public.images).argmax(1) == public.labels).mean()) if len(public) else float("nan")
+        pub_pred = predict(eval_model, public.images).argmax(1)
+        if not len(public):
+            pub_acc = float("nan")
+        elif public_sets is not None:  # FER+ plurality: a tie counts for any of the tied classes
+            pub_acc = float(public_sets[np.arange(len(public)), pub_pred].mean())
+        else:
+            pub_acc = float((pub_pred == public.labels).mean())
         row = {
             "epoch": epoch, "step": step, "elapsed_s": round(time.time() - t0, 1), "lr": opt.param_groups[0]["lr"],
             "train_loss": loss_sum / seen, "train_acc_augmented": correct / seen, "train_acc_clean": tr_acc,
@@ -210,8 +256,11 @@ def train(args: argparse.Namespace) -> dict:
             w = csv.DictWriter(fh, fieldnames=list(row))
             w.writeheader()
             w.writerows(history)
-        torch.save({"arch": args.arch, "dropout": args.dropout, "state_dict": eval_model.state_dict(),
-                    "config": vars(args), "epoch": epoch}, out / "checkpoint.pt")
+        ck = {"arch": args.arch, "dropout": args.dropout, "state_dict": eval_model.state_dict(),
+              "config": vars(args), "epoch": epoch, "public_acc": pub_acc}
+        torch.save(ck, out / "checkpoint.pt")
+        if all(pub_acc > h["public_acc"] for h in history[:-1]):
+            torch.save(ck, out / "best.pt")  # best PublicTest_ epoch (selection split), beside the last one
         if not budget_s and epoch >= args.epochs:
             done = True
 

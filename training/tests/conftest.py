@@ -25,10 +25,25 @@ def dataset_root() -> Path:
     try:
         return find_dataset()
     except FileNotFoundError as e:
-        msg = f"FER2013 DATASET MISSING - dataset tests NOT RUN: {e}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{msg} (CI=true requires the dataset)")
-        pytest.skip(msg)
+        _missing("FER2013 DATASET", e)
+
+
+def _missing(what: str, e: Exception):
+    msg = f"{what} MISSING - dataset tests NOT RUN: {e}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{msg} (CI=true requires the dataset)")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def ferplus_csv() -> Path:
+    """shared/data/ferplus/ferplus_votes.csv (skips loudly without it, fails with CI=true)."""
+    from fer.data import find_ferplus
+
+    try:
+        return find_ferplus()
+    except FileNotFoundError as e:
+        _missing("FER+ VOTES", e)
 
 
 @pytest.fixture(scope="session")
