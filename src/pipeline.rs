@@ -8,7 +8,9 @@ use image::{GrayImage, RgbImage};
 
 use crate::classify::{CROP, Classifier, ModelError};
 use crate::crop::{crop_geometry, sample_square};
-use crate::detect::{DetectMode, Detection, DetectorConfig, FaceDetector};
+use crate::detect::centerface::CenterFace;
+use crate::detect::scene::{DetectorChoice, SceneConfig, SceneDetector};
+use crate::detect::{Detection, FaceDetector};
 use crate::runtime::{Device, Provider};
 use crate::source::Frame;
 use crate::track::{TrackedFace, Tracker, TrackerConfig};
@@ -42,14 +44,18 @@ pub struct FrameResult {
 /// Where the models are, and how to run them.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
+    /// BlazeFace short-range (the fast whole-frame pass).
     pub detector_model: PathBuf,
+    /// CenterFace (the scene pass), needed by `auto` and `centerface`.
+    pub scene_model: PathBuf,
     pub emotion_model: PathBuf,
     pub device: Device,
     /// ONNX Runtime intra-op threads per model.
     pub threads: usize,
     pub tracker: TrackerConfig,
-    /// Whole frame (fast) or tiled (finds small faces, e.g. a video-call grid).
-    pub detect_mode: DetectMode,
+    /// Which detector runs on which frame.
+    pub detector: DetectorChoice,
+    pub scene: SceneConfig,
 }
 
 impl PipelineConfig {
@@ -58,11 +64,13 @@ impl PipelineConfig {
         let dir = models_dir();
         Self {
             detector_model: dir.join("blazeface_short.onnx"),
+            scene_model: dir.join("centerface.onnx"),
             emotion_model: dir.join("mycnn.onnx"),
             device,
             threads: 1,
             tracker: TrackerConfig::default(),
-            detect_mode: DetectMode::Single,
+            detector: DetectorChoice::Auto,
+            scene: SceneConfig::default(),
         }
     }
 }
@@ -88,18 +96,40 @@ pub fn models_dir() -> PathBuf {
 
 /// Detect → crop → classify (all faces of a frame in one batch) → track.
 pub struct Pipeline {
-    detector: FaceDetector,
+    detector: SceneDetector,
     classifier: Classifier,
     tracker: Tracker,
     crops: Vec<GrayImage>,
+    stills: bool,
 }
 
 impl Pipeline {
     pub fn open(cfg: &PipelineConfig) -> Result<Self, ModelError> {
-        let mut detector = FaceDetector::open(&cfg.detector_model, cfg.device, cfg.threads)?;
-        detector.set_config(DetectorConfig { mode: cfg.detect_mode, ..*detector.config() });
+        let blazeface = FaceDetector::open(&cfg.detector_model, cfg.device, cfg.threads)?;
+        let centerface = match cfg.detector.needs_centerface() {
+            true => Some(CenterFace::open(&cfg.scene_model, cfg.device, cfg.threads)?),
+            false => None,
+        };
+        let detector = SceneDetector::new(cfg.detector, blazeface, centerface, cfg.scene);
         let classifier = Classifier::open(&cfg.emotion_model, cfg.device, cfg.threads)?;
-        Ok(Self { detector, classifier, tracker: Tracker::new(cfg.tracker), crops: Vec::new() })
+        Ok(Self { detector, classifier, tracker: Tracker::new(cfg.tracker), crops: Vec::new(), stills: false })
+    }
+
+    /// Independent photos instead of a video: every frame gets a scene pass, every face is a person at
+    /// once, and nothing is tracked or smoothed from one frame to the next.
+    pub fn set_stills(&mut self, stills: bool) {
+        self.stills = stills;
+        let min_hits = if stills { 1 } else { TrackerConfig::default().min_hits };
+        self.tracker = Tracker::new(TrackerConfig { min_hits, ..*self.tracker.config() });
+    }
+
+    pub fn detector_choice(&self) -> DetectorChoice {
+        self.detector.choice()
+    }
+
+    /// Persons the tracker has given an ID so far.
+    pub fn persons(&self) -> u64 {
+        self.tracker.persons()
     }
 
     /// The execution providers in use, e.g. "CPU" or "CUDA", with any fallback reason.
@@ -114,17 +144,26 @@ impl Pipeline {
     /// Forget all tracks (a new source or a new session starts).
     pub fn reset_tracks(&mut self) {
         self.tracker = Tracker::new(*self.tracker.config());
+        self.detector.reset();
     }
 
     pub fn process(&mut self, frame: &Frame) -> Result<FrameResult, ModelError> {
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        let detections = self.detector.detect(&frame.image)?;
+        if self.stills {
+            self.tracker.forget_tracks();
+        }
+        let want_scene = self.stills || self.tracker.wants_scene();
+        let pass = self.detector.detect(&frame.image, frame.timestamp_s, want_scene)?;
         timings.detect = t.elapsed();
 
         let t = Instant::now();
+        let observations = self.tracker.associate(frame.timestamp_s, &pass);
+        timings.track = t.elapsed();
+
+        let t = Instant::now();
         self.crops.clear();
-        self.crops.extend(detections.iter().map(|d| face_crop(&frame.image, d)));
+        self.crops.extend(observations.iter().map(|o| face_crop(&frame.image, &o.detection)));
         timings.crop = t.elapsed();
 
         let t = Instant::now();
@@ -132,8 +171,8 @@ impl Pipeline {
         timings.classify = t.elapsed();
 
         let t = Instant::now();
-        let faces = self.tracker.update(frame.timestamp_s, &detections, &probs);
-        timings.track = t.elapsed();
+        let faces = self.tracker.smooth(frame.timestamp_s, observations, &probs);
+        timings.track += t.elapsed();
 
         Ok(FrameResult {
             source: frame.source.clone(),

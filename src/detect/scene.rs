@@ -1,0 +1,227 @@
+//! Which detector looks at which frame: the choice a user makes (`--detector`), and the schedule that
+//! makes the default both thorough on a class scene and fast on one person at a webcam.
+//!
+//! `auto` runs BlazeFace short-range on the whole frame every frame (about 1.5 ms: it follows the large
+//! faces of people near the camera) and CenterFace on the whole scene now and then (tens of ms: it finds
+//! everyone down to ~32 px faces — a video-call gallery, a room). The interval adapts: right after a
+//! scene pass that found faces BlazeFace misses, the next comes soon (those faces are followed by the
+//! tracker's prediction in between); while scene passes find nothing new, the interval doubles up to
+//! `max_interval_s`. A face seen once by a scene pass asks for another pass on the next frame, so a new
+//! person is confirmed within a few frames.
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use super::centerface::CenterFace;
+use super::{DetectMode, Detection, FaceDetector, same_face, suppress_same_faces};
+use crate::classify::ModelError;
+
+/// The detector a user picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectorChoice {
+    /// BlazeFace every frame plus CenterFace scene passes at adaptive intervals: everyone from ~32 px
+    /// faces up, in 640x480 to 1920x1080 frames, at close to BlazeFace's speed for one person.
+    #[default]
+    Auto,
+    /// BlazeFace short-range on the whole frame only: fastest; faces of about a fifth of the frame or more.
+    Blazeface,
+    /// BlazeFace short-range on overlapping tiles of several sizes (slow; kept for comparison).
+    Tiled,
+    /// CenterFace on every frame: the most thorough, the slowest.
+    Centerface,
+}
+
+impl DetectorChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectorChoice::Auto => "auto",
+            DetectorChoice::Blazeface => "blazeface",
+            DetectorChoice::Tiled => "tiled",
+            DetectorChoice::Centerface => "centerface",
+        }
+    }
+
+    pub const ALL: [DetectorChoice; 4] =
+        [DetectorChoice::Auto, DetectorChoice::Blazeface, DetectorChoice::Tiled, DetectorChoice::Centerface];
+
+    /// Whether this choice needs the CenterFace model.
+    pub fn needs_centerface(self) -> bool {
+        matches!(self, DetectorChoice::Auto | DetectorChoice::Centerface)
+    }
+}
+
+/// In `auto`, the fast pass reports only faces at least this share of the frame's longer side.
+pub const FAST_MIN_FACE_SHARE: f32 = 0.2;
+
+/// Knobs of the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SceneConfig {
+    /// CenterFace looks at the frame shrunk to this many pixels on its longer side (faces of 32 px in a
+    /// 1920x1080 frame stay above CenterFace's ~10 px floor at 640).
+    pub max_side: u32,
+    /// Interval between scene passes while they find faces BlazeFace misses (seconds of source time).
+    pub min_interval_s: f64,
+    /// Longest interval, reached while scene passes find nothing new.
+    pub max_interval_s: f64,
+    /// Scores from here up are faces; from `low_score` to here they only continue a known face.
+    pub min_score: f32,
+    pub low_score: f32,
+}
+
+impl Default for SceneConfig {
+    fn default() -> Self {
+        Self { max_side: 640, min_interval_s: 0.5, max_interval_s: 4.0, min_score: 0.5, low_score: 0.3 }
+    }
+}
+
+/// What the detectors found in one frame.
+#[derive(Debug, Clone, Default)]
+pub struct Pass {
+    /// One box per face, every score from `low_score` up; `detections[..fast]` come from BlazeFace.
+    pub detections: Vec<Detection>,
+    pub fast: usize,
+    /// Whether a scene-wide pass looked at this frame (a face it did not find is really missing).
+    pub scene: bool,
+}
+
+/// The detectors behind a [`DetectorChoice`], and the schedule of scene passes.
+pub struct SceneDetector {
+    choice: DetectorChoice,
+    blazeface: FaceDetector,
+    centerface: Option<CenterFace>,
+    cfg: SceneConfig,
+    next_scene_s: Option<f64>,
+    interval_s: f64,
+}
+
+impl SceneDetector {
+    /// `centerface` is required for `auto` and `centerface`.
+    pub fn new(
+        choice: DetectorChoice,
+        mut blazeface: FaceDetector,
+        centerface: Option<CenterFace>,
+        cfg: SceneConfig,
+    ) -> Self {
+        let mode = if choice == DetectorChoice::Tiled { DetectMode::Tiled { tile: 256 } } else { DetectMode::Single };
+        let low = if choice == DetectorChoice::Tiled { cfg.min_score } else { cfg.low_score };
+        blazeface.set_config(super::DetectorConfig { mode, min_score: low, ..*blazeface.config() });
+        Self { choice, blazeface, centerface, cfg, next_scene_s: None, interval_s: cfg.min_interval_s }
+    }
+
+    pub fn choice(&self) -> DetectorChoice {
+        self.choice
+    }
+
+    pub fn config(&self) -> &SceneConfig {
+        &self.cfg
+    }
+
+    pub fn provider(&self) -> &crate::runtime::Provider {
+        self.blazeface.provider()
+    }
+
+    /// Start over (a new source): the next frame gets a scene pass.
+    pub fn reset(&mut self) {
+        self.next_scene_s = None;
+        self.interval_s = self.cfg.min_interval_s;
+    }
+
+    /// Finds the faces of the frame at `t_s`. `want_scene` asks for a scene pass now (a face seen once
+    /// awaits confirmation; a still image).
+    pub fn detect(&mut self, frame: &RgbImage, t_s: f64, want_scene: bool) -> Result<Pass, ModelError> {
+        let mut fast = match self.choice {
+            DetectorChoice::Centerface => Vec::new(),
+            _ => self.blazeface.detect(frame)?,
+        };
+        if self.choice == DetectorChoice::Auto {
+            // Short-range BlazeFace on the whole frame is reliable for faces of a fifth of the frame or
+            // more; on smaller ones it gives boxes of the wrong size (or around several faces). Those faces
+            // are the scene pass's.
+            let floor = frame.width().max(frame.height()) as f32 * FAST_MIN_FACE_SHARE;
+            fast.retain(|d| d.bbox.w.max(d.bbox.h) >= floor);
+        }
+        let scene_due = match self.choice {
+            DetectorChoice::Blazeface | DetectorChoice::Tiled => false,
+            DetectorChoice::Centerface => true,
+            DetectorChoice::Auto => want_scene || self.next_scene_s.is_none_or(|next| t_s >= next || t_s + 1e-9 < next - self.cfg.max_interval_s),
+        };
+        let Some(cf) = self.centerface.as_mut().filter(|_| scene_due) else {
+            let n = fast.len();
+            return Ok(Pass { detections: fast, fast: n, scene: self.choice != DetectorChoice::Auto });
+        };
+        let found = cf.detect(frame, self.cfg.max_side, self.cfg.low_score)?;
+        let (fast, extra) = merge_passes(fast, suppress_same_faces(found), self.cfg.min_score);
+        let fast_n = fast.len();
+        if self.choice == DetectorChoice::Auto {
+            let new_faces = extra.iter().any(|d| d.score >= self.cfg.min_score);
+            self.interval_s = if new_faces {
+                self.cfg.min_interval_s
+            } else {
+                (self.interval_s * 2.0).min(self.cfg.max_interval_s)
+            };
+            self.next_scene_s = Some(t_s + self.interval_s);
+        }
+        let mut detections = fast;
+        detections.extend(extra);
+        Ok(Pass { detections, fast: fast_n, scene: true })
+    }
+}
+
+/// One box per face from the fast pass and a scene pass. A face both found keeps the fast pass's box
+/// (the one it has in the frames between scene passes) when that box is confident and of the same size;
+/// otherwise the scene pass's box wins and the fast boxes on that face go (BlazeFace's low-score boxes
+/// around a whole group of small faces, say). Returns (fast boxes kept, scene boxes added).
+pub fn merge_passes(fast: Vec<Detection>, scene: Vec<Detection>, min_score: f32) -> (Vec<Detection>, Vec<Detection>) {
+    let similar = |a: &Detection, b: &Detection| {
+        let (wa, wb) = (a.bbox.w.max(1.0), b.bbox.w.max(1.0));
+        wa.max(wb) / wa.min(wb) < 1.6
+    };
+    let mut drop_fast = vec![false; fast.len()];
+    let mut extra = Vec::new();
+    for d in scene {
+        let covered = fast.iter().any(|f| f.score >= min_score && similar(f, &d) && same_face(&f.bbox, &d.bbox));
+        if covered {
+            continue;
+        }
+        for (i, f) in fast.iter().enumerate() {
+            if same_face(&f.bbox, &d.bbox) {
+                drop_fast[i] = true;
+            }
+        }
+        extra.push(d);
+    }
+    let fast = fast.into_iter().zip(drop_fast).filter(|(_, drop)| !drop).map(|(f, _)| f).collect();
+    (fast, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::{BBox, Point};
+
+    fn det(x: f32, y: f32, w: f32, score: f32) -> Detection {
+        Detection { bbox: BBox { x, y, w, h: w }, score, keypoints: [Point { x, y }; 6] }
+    }
+
+    #[test]
+    fn merging_keeps_one_box_per_face_and_prefers_a_confident_fast_box() {
+        // Fast pass: one confident face, and a large weak box around three small faces.
+        let fast = vec![det(0.0, 0.0, 200.0, 0.9), det(300.0, 0.0, 300.0, 0.35)];
+        // Scene pass: the same big face (slightly different box), and the three small faces.
+        let scene = vec![det(5.0, 5.0, 190.0, 0.8), det(320.0, 20.0, 60.0, 0.9), det(420.0, 20.0, 60.0, 0.9), det(520.0, 20.0, 60.0, 0.9)];
+        let (f, e) = merge_passes(fast, scene, 0.5);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].bbox.x, 0.0, "the fast box of the big face stays");
+        assert_eq!(e.iter().map(|d| d.bbox.x).collect::<Vec<_>>(), vec![320.0, 420.0, 520.0]);
+    }
+
+    #[test]
+    fn choices_have_stable_names() {
+        for c in DetectorChoice::ALL {
+            let v = <DetectorChoice as clap::ValueEnum>::from_str(c.as_str(), false);
+            assert_eq!(v, Ok(c));
+        }
+        assert!(DetectorChoice::Auto.needs_centerface() && !DetectorChoice::Blazeface.needs_centerface());
+    }
+}
