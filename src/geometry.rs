@@ -27,13 +27,18 @@ impl BBox {
         Point { x: self.x + self.w / 2.0, y: self.y + self.h / 2.0 }
     }
 
-    /// Intersection over union; 0 for disjoint or empty boxes.
-    pub fn iou(&self, other: &BBox) -> f32 {
+    /// Area of the overlap of two boxes.
+    pub fn intersection(&self, other: &BBox) -> f32 {
         let x0 = self.x.max(other.x);
         let y0 = self.y.max(other.y);
         let x1 = (self.x + self.w).min(other.x + other.w);
         let y1 = (self.y + self.h).min(other.y + other.h);
-        let inter = (x1 - x0).max(0.0) * (y1 - y0).max(0.0);
+        (x1 - x0).max(0.0) * (y1 - y0).max(0.0)
+    }
+
+    /// Intersection over union; 0 for disjoint or empty boxes.
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let inter = self.intersection(other);
         let union = self.area() + other.area() - inter;
         if union <= 0.0 { 0.0 } else { inter / union }
     }
@@ -41,11 +46,7 @@ impl BBox {
     /// The share of the smaller box that lies inside the other: 1 when one box contains the other,
     /// however different their sizes (where IoU stays small).
     pub fn containment(&self, other: &BBox) -> f32 {
-        let x0 = self.x.max(other.x);
-        let y0 = self.y.max(other.y);
-        let x1 = (self.x + self.w).min(other.x + other.w);
-        let y1 = (self.y + self.h).min(other.y + other.h);
-        let inter = (x1 - x0).max(0.0) * (y1 - y0).max(0.0);
+        let inter = self.intersection(other);
         let smaller = self.area().min(other.area());
         if smaller <= 0.0 { 0.0 } else { inter / smaller }
     }

@@ -4,40 +4,14 @@
 //!
 //! `cargo test --release --test class_scenes -- --nocapture` prints what each detector finds.
 
-use std::path::PathBuf;
-
 use emotion_monitor::classify::ModelError;
 use emotion_monitor::detect::centerface::CenterFace;
 use emotion_monitor::detect::scene::{DetectorChoice, SceneConfig, SceneDetector};
 use emotion_monitor::detect::{Detection, FaceDetector, same_face};
 use emotion_monitor::runtime::{Device, RuntimeError};
-use emotion_monitor::source::FrameSource;
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn skip(why: &str) {
-    assert!(!ci(), "CI=true but {why}");
-    eprintln!("\n==================== SKIPPED: {why} ====================\n");
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn real_faces() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("REAL_FACES_DIR").map(PathBuf::from),
-        Some(root().join("../shared/data/real_faces")),
-        Some(root().join("data/real_faces")),
-    ];
-    let found = candidates.into_iter().flatten().find(|d| d.join("faceapi_bbt1_group4.jpg").is_file());
-    if found.is_none() {
-        skip("real faces not found (set REAL_FACES_DIR or put them in ../shared/data/real_faces)");
-    }
-    found
-}
+mod common;
+use common::{real_faces, root, skip};
 
 fn open<T>(r: Result<T, ModelError>) -> Option<T> {
     match r {

@@ -15,18 +15,8 @@ use emotion_monitor::runtime::{Device, RuntimeError};
 use image::imageops::{FilterType, overlay, resize};
 use image::{GrayImage, Rgb, RgbImage};
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn skip(why: &str) {
-    assert!(!ci(), "CI=true but {why}");
-    eprintln!("\n==================== SKIPPED: {why} ====================\n");
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{root, skip};
 
 /// Every `step`-th image of the FER2013 test split (all classes, sorted), or None when the dataset is missing.
 fn fer_faces(count: usize) -> Option<Vec<GrayImage>> {
