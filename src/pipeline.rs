@@ -101,18 +101,24 @@ pub struct Pipeline {
     tracker: Tracker,
     crops: Vec<GrayImage>,
     stills: bool,
+    cfg: PipelineConfig,
 }
 
 impl Pipeline {
     pub fn open(cfg: &PipelineConfig) -> Result<Self, ModelError> {
-        let blazeface = FaceDetector::open(&cfg.detector_model, cfg.device, cfg.threads)?;
-        let centerface = match cfg.detector.needs_centerface() {
-            true => Some(CenterFace::open(&cfg.scene_model, cfg.device, cfg.threads)?),
-            false => None,
-        };
-        let detector = SceneDetector::new(cfg.detector, blazeface, centerface, cfg.scene);
         let classifier = Classifier::open(&cfg.emotion_model, cfg.device, cfg.threads)?;
-        Ok(Self { detector, classifier, tracker: Tracker::new(cfg.tracker), crops: Vec::new(), stills: false })
+        let detector = open_detector(cfg)?;
+        let tracker = Tracker::new(cfg.tracker);
+        Ok(Self { detector, classifier, tracker, crops: Vec::new(), stills: false, cfg: cfg.clone() })
+    }
+
+    /// Switches the detector (the window's detector menu); the tracks start over.
+    pub fn set_detector(&mut self, choice: DetectorChoice) -> Result<(), ModelError> {
+        let cfg = PipelineConfig { detector: choice, ..self.cfg.clone() };
+        self.detector = open_detector(&cfg)?;
+        self.cfg = cfg;
+        self.reset_tracks();
+        Ok(())
     }
 
     /// Independent photos instead of a video: every frame gets a scene pass, every face is a person at
@@ -184,6 +190,15 @@ impl Pipeline {
             timings,
         })
     }
+}
+
+fn open_detector(cfg: &PipelineConfig) -> Result<SceneDetector, ModelError> {
+    let blazeface = FaceDetector::open(&cfg.detector_model, cfg.device, cfg.threads)?;
+    let centerface = match cfg.detector.needs_centerface() {
+        true => Some(CenterFace::open(&cfg.scene_model, cfg.device, cfg.threads)?),
+        false => None,
+    };
+    Ok(SceneDetector::new(cfg.detector, blazeface, centerface, cfg.scene))
 }
 
 /// The FER crop of one face ([`crate::crop::fer_crop`]), converting to grey only the pixels the crop can

@@ -4,10 +4,15 @@
 //!
 //! `cargo test --release --test class_scenes -- --nocapture` prints what each detector finds.
 
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+
 use emotion_monitor::classify::ModelError;
 use emotion_monitor::detect::centerface::CenterFace;
 use emotion_monitor::detect::scene::{DetectorChoice, SceneConfig, SceneDetector};
 use emotion_monitor::detect::{Detection, FaceDetector, same_face};
+use emotion_monitor::geometry::BBox;
 use emotion_monitor::runtime::{Device, RuntimeError};
 
 mod common;
@@ -114,5 +119,151 @@ fn the_wrong_model_is_refused_as_centerface() {
         Err(ModelError::Runtime(RuntimeError::LibraryMissing { .. })) => skip("ONNX Runtime library missing"),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("BlazeFace was accepted as CenterFace"),
+    }
+}
+
+/// A `cols`x`rows` video-call gallery, `w`x`h`, `seconds` long, from the real webcam clips (each tile a
+/// clip at another offset), composed by ffmpeg; tile 0 goes black during `black` (a student who leaves).
+fn compose_gallery(out: &Path, cols: u32, rows: u32, (w, h): (u32, u32), seconds: u32, black: Option<(f64, f64)>) -> bool {
+    let Some(dir) = real_faces() else { return false };
+    let clips = [dir.join("openface_2015-10-15-15-14.avi"), dir.join("openface_changeLighting.wmv")];
+    let (tw, th) = (w / cols, h / rows);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-v", "error", "-y"]);
+    let mut filter = String::new();
+    let mut layout = Vec::new();
+    for i in 0..cols * rows {
+        let clip = &clips[(i % 3 == 2) as usize];
+        cmd.args(["-stream_loop", "-1", "-ss", &(i * 3 % 20).to_string(), "-i"]).arg(clip);
+        let blackout = match (i, black) {
+            (0, Some((a, b))) => format!(",drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(t,{a},{b})'"),
+            _ => String::new(),
+        };
+        filter += &format!(
+            "[{i}:v]fps=15,scale={tw}:{th}:force_original_aspect_ratio=decrease,pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2,setsar=1{blackout}[v{i}];"
+        );
+        layout.push(format!("{}_{}", (i % cols) * tw, (i / cols) * th));
+    }
+    let inputs: String = (0..cols * rows).map(|i| format!("[v{i}]")).collect();
+    filter += &format!("{inputs}xstack=inputs={}:layout={}:fill=black[out]", cols * rows, layout.join("|"));
+    cmd.args(["-filter_complex", &filter, "-map", "[out]", "-t", &seconds.to_string(), "-r", "15"]);
+    cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]).arg(out);
+    match cmd.status() {
+        Ok(s) if s.success() => true,
+        Ok(s) => panic!("ffmpeg failed composing the gallery: {s}"),
+        Err(e) => {
+            skip(&format!("ffmpeg not available: {e}"));
+            false
+        }
+    }
+}
+
+struct SceneRun {
+    /// (frame, face_id, box) per row of frames.csv.
+    rows: Vec<(u64, u64, BBox)>,
+    /// (second, faces_present, faces_lost, share_away) per row of seconds.csv.
+    seconds: Vec<(u64, u32, u32, f32)>,
+    frames: u64,
+}
+
+fn analyze_scene(video: &Path, work: &Path) -> SceneRun {
+    let out = Command::new(env!("CARGO_BIN_EXE_emotion-monitor"))
+        .args(["--device", "cpu", "--sessions"])
+        .arg(work.join("sessions"))
+        .arg("analyze")
+        .arg(video)
+        .args(["--quiet", "--csv"])
+        .arg(work.join("frames.csv"))
+        .output()
+        .expect("run emotion-monitor");
+    assert!(out.status.success(), "analyze failed: {}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or_default());
+    let mut rdr = csv::Reader::from_path(work.join("frames.csv")).expect("frames.csv");
+    let h = rdr.headers().expect("header").clone();
+    let col = |n: &str| h.iter().position(|c| c == n).expect(n);
+    let (f, id, x, y, w, hh) = (col("frame"), col("face_id"), col("x"), col("y"), col("w"), col("h"));
+    let num = |r: &csv::StringRecord, i: usize| r[i].parse::<f64>().expect("number");
+    let rows: Vec<(u64, u64, BBox)> = rdr
+        .records()
+        .map(|r| r.expect("row"))
+        .map(|r| {
+            let b = BBox { x: num(&r, x) as f32, y: num(&r, y) as f32, w: num(&r, w) as f32, h: num(&r, hh) as f32 };
+            (num(&r, f) as u64, num(&r, id) as u64, b)
+        })
+        .collect();
+    let session = std::fs::read_dir(work.join("sessions")).expect("sessions").flatten().next().expect("a session").path();
+    let mut rdr = csv::Reader::from_path(session.join("seconds.csv")).expect("seconds.csv");
+    let h = rdr.headers().expect("header").clone();
+    let col = |n: &str| h.iter().position(|c| c == n).expect(n);
+    let (s, p, l, a) = (col("second"), col("faces_present"), col("faces_lost"), col("share_away"));
+    let seconds = rdr
+        .records()
+        .map(|r| r.expect("row"))
+        .map(|r| (r[s].parse().unwrap(), r[p].parse().unwrap(), r[l].parse().unwrap(), r[a].parse().unwrap_or(1.0)))
+        .collect();
+    let frames = probe_frames(video);
+    SceneRun { rows, seconds, frames }
+}
+
+fn probe_frames(video: &Path) -> u64 {
+    emotion_monitor::source::probe(video).ok().and_then(|i| i.frame_count).unwrap_or(0)
+}
+
+impl SceneRun {
+    /// Recall of `n` always-visible faces (faces per frame, capped at n), duplicate box pairs, IDs.
+    fn summary(&self, n: usize) -> (f64, usize, usize) {
+        let mut by_frame: HashMap<u64, Vec<&BBox>> = HashMap::new();
+        for (f, _, b) in &self.rows {
+            by_frame.entry(*f).or_default().push(b);
+        }
+        let found: usize = (0..self.frames).map(|f| by_frame.get(&f).map_or(0, |v| v.len().min(n))).sum();
+        let dups = by_frame
+            .values()
+            .map(|v| (0..v.len()).flat_map(|i| (i + 1..v.len()).map(move |j| (i, j))).filter(|&(i, j)| same_face(v[i], v[j])).count())
+            .sum();
+        let ids: HashSet<u64> = self.rows.iter().map(|r| r.1).collect();
+        (found as f64 / (n as u64 * self.frames.max(1)) as f64, dups, ids.len())
+    }
+}
+
+#[test]
+fn a_gallery_where_nobody_leaves_shows_everyone_once_and_nobody_away() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("gallery.mp4");
+    if !compose_gallery(&video, 3, 3, (1280, 720), 12, None) {
+        return;
+    }
+    let run = analyze_scene(&video, tmp.path());
+    let (recall, dups, ids) = run.summary(9);
+    let away: f32 = run.seconds.iter().map(|s| s.3).sum::<f32>() / run.seconds.len().max(1) as f32;
+    eprintln!("3x3 gallery, 9 faces: recall {recall:.3}, {dups} duplicate boxes, {ids} IDs, mean share_away {away:.3}");
+    assert!(recall >= 0.95, "recall {recall}");
+    assert_eq!(dups, 0, "two boxes on one face");
+    assert_eq!(ids, 9, "one ID per person");
+    assert!(away < 0.05, "mean share_away {away} while nobody left");
+}
+
+#[test]
+fn a_student_who_leaves_for_ten_seconds_is_the_one_person_away_and_returns_under_the_same_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("gallery_leave.mp4");
+    if !compose_gallery(&video, 3, 3, (1280, 720), 20, Some((4.0, 14.0))) {
+        return;
+    }
+    let run = analyze_scene(&video, tmp.path());
+    let (_, dups, ids) = run.summary(9);
+    eprintln!("3x3 gallery, tile 0 black 4–14 s: {dups} duplicate boxes, {ids} IDs");
+    for (second, present, lost, away) in &run.seconds {
+        eprintln!("  second {second}: present {present}, lost {lost}, share_away {away:.3}");
+    }
+    assert_eq!(ids, 9, "the returning student keeps the old ID");
+    assert_eq!(dups, 0);
+    for &(second, present, lost, _) in &run.seconds {
+        if (7..=13).contains(&second) {
+            assert_eq!((present, lost), (8, 1), "second {second}: exactly one person away");
+        }
+        if second <= 3 || second >= 16 {
+            assert_eq!((present, lost), (9, 0), "second {second}: everyone present");
+        }
     }
 }

@@ -117,20 +117,26 @@ fn webcam_frames(faces: &[GrayImage]) -> Vec<(RgbImage, Vec<BBox>)> {
 
 /// 1280x720 frames, a video-call-like grid of small faces (`side` px) at jittered positions.
 fn grid_frames(faces: &[GrayImage], side: u32) -> Vec<(RgbImage, Vec<BBox>)> {
+    grid_frames_sized(faces, (1280, 720), side)
+}
+
+/// `w`x`h` frames holding a grid of FER faces (`side` px), one per 256x240 cell, at jittered positions.
+fn grid_frames_sized(faces: &[GrayImage], (w, h): (u32, u32), side: u32) -> Vec<(RgbImage, Vec<BBox>)> {
     let mut seed = 12345u64;
     let mut rnd = |n: u64| {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (seed >> 33) % n
     };
+    let (cols, rows) = ((w / 256) as usize, (h / 240) as usize);
     faces
-        .chunks(15)
+        .chunks(cols * rows)
         .map(|chunk| {
-            let mut frame = background(1280, 720);
+            let mut frame = background(w, h);
             let truths = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, f)| {
-                    let (col, row) = ((i % 5) as i64, (i / 5) as i64);
+                    let (col, row) = ((i % cols) as i64, (i / cols) as i64);
                     let cx = 128 + 256 * col + rnd(80) as i64 - 40;
                     let cy = 120 + 240 * row + rnd(80) as i64 - 40;
                     paste(&mut frame, f, side, cx, cy)
@@ -309,4 +315,43 @@ fn framing_study() {
     println!("shift right / box    mean, q1, median, q3: {:?}", stats(&mut sx));
     println!("shift down / box     mean, q1, median, q3: {:?}", stats(&mut sy));
     println!("eye angle (deg)      mean, q1, median, q3: {:?}", stats(&mut angles));
+}
+
+/// The numbers behind the README's detector table: every `--detector` choice on FER2013 faces pasted at
+/// 32–160 px into 640x480, 1280x720 and 1920x1080 frames (recall, false boxes per frame, ms per frame on
+/// one thread; each frame treated as a still, i.e. with a scene pass). Real photos and galleries:
+/// `tests/class_scenes.rs`.
+#[test]
+#[ignore]
+fn class_detector_study() {
+    use emotion_monitor::detect::centerface::CenterFace;
+    use emotion_monitor::detect::scene::{DetectorChoice, SceneConfig, SceneDetector};
+    let Some(faces) = fer_faces(280) else { return };
+    for size in [(640u32, 480u32), (1280, 720), (1920, 1080)] {
+        for side in [32u32, 48, 64, 96, 160] {
+            let frames: Vec<_> = grid_frames_sized(&faces, size, side).into_iter().take(10).collect();
+            for choice in DetectorChoice::ALL {
+                let Some(bf) = detector("blazeface_short.onnx", 1) else { return };
+                let cf = CenterFace::open(&root().join("models/centerface.onnx"), Device::Cpu, 1).expect("centerface");
+                let mut det = SceneDetector::new(choice, bf, Some(cf), SceneConfig::default());
+                let (mut found, mut total, mut fp) = (0, 0, 0);
+                let t0 = Instant::now();
+                for (frame, truths) in &frames {
+                    let pass = det.detect(frame, 0.0, true).expect("detect");
+                    let dets: Vec<_> = pass.detections.into_iter().filter(|d| d.score >= 0.5).collect();
+                    total += truths.len();
+                    found += truths.iter().filter(|t| dets.iter().any(|d| matches(d, t))).count();
+                    fp += dets.iter().filter(|d| !truths.iter().any(|t| matches(d, t))).count();
+                }
+                let ms = t0.elapsed().as_secs_f64() * 1e3 / frames.len() as f64;
+                println!(
+                    "{}x{} {side:3} px  {:10}: recall {found:3}/{total:3}  false/frame {:.2}  {ms:6.1} ms/frame",
+                    size.0,
+                    size.1,
+                    choice.as_str(),
+                    fp as f64 / frames.len() as f64
+                );
+            }
+        }
+    }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use egui::{Color32, RichText};
 
 use super::{Action, ModelStatus, SessionState, SourceState};
-use crate::source::{CameraInfo, CameraSelector};
+use crate::detect::scene::DetectorChoice;
+use crate::source::{CameraInfo, CameraSelector, ScreenInfo, ScreenOptions, ScreenTarget};
 
 /// What the user is typing in the top panel (kept between frames).
 #[derive(Debug, Clone, Default)]
@@ -16,6 +17,10 @@ pub struct Controls {
     pub video_path: String,
     pub marker_name: String,
     pub export_path: String,
+    /// Screens and windows for the source menu, listed when it is first opened (None: not yet;
+    /// "Refresh cameras" lists them again).
+    pub screens: Option<Result<Vec<ScreenInfo>, String>>,
+    pub windows: Option<Result<Vec<String>, String>>,
 }
 
 /// Read-only facts the controls show.
@@ -29,6 +34,7 @@ pub struct ControlsView<'a> {
     pub record_frames: bool,
     /// "29.8 fps · 31 ms" or empty.
     pub rate_text: String,
+    pub detector: DetectorChoice,
 }
 
 impl Controls {
@@ -44,12 +50,17 @@ impl Controls {
     }
 
     fn source_ui(&mut self, ui: &mut egui::Ui, view: &ControlsView<'_>, actions: &mut Vec<Action>) {
-        let source_label = ui.label("Camera:");
+        let source_label = ui.label("Source:");
         let current_camera = match view.source.spec() {
             Some(super::SourceSpec::Camera(CameraSelector::Index(i))) => Some(*i),
             _ => None,
         };
+        let current_screen = match view.source.spec() {
+            Some(super::SourceSpec::Screen(o)) => Some(o),
+            _ => None,
+        };
         let selected_text = match (current_camera, view.cameras.is_empty()) {
+            _ if current_screen.is_some() => current_screen.map(ToString::to_string).unwrap_or_default(),
             (_, true) => "no camera".to_string(),
             (Some(i), _) => view
                 .cameras
@@ -75,10 +86,24 @@ impl Controls {
                 if view.cameras.is_empty() {
                     ui.label("No camera found.");
                 }
+                self.screen_menu_ui(ui, current_screen, actions);
             })
             .response
             .labelled_by(source_label.id);
-        if ui.button("Refresh cameras").on_hover_text("List the cameras again").clicked() {
+        if let Some(o) = current_screen
+            && matches!(view.source, SourceState::Opening { .. } | SourceState::Running { .. })
+        {
+            // Always visible while a screen is watched (pixels stay in memory unless recorded).
+            let red = Color32::from_rgb(230, 50, 50);
+            let (rect, _) = ui.allocate_exact_size(egui::Vec2::splat(12.0), egui::Sense::hover());
+            ui.painter().circle_filled(rect.center(), 5.0, red);
+            ui.label(RichText::new(format!("watching {o}")).color(red).strong()).on_hover_text(
+                "The screen is captured and analysed in memory; nothing is saved unless \"record video frames\" is ticked.",
+            );
+        }
+        if ui.button("Refresh cameras").on_hover_text("List the cameras, screens and windows again").clicked() {
+            self.screens = None;
+            self.windows = None;
             actions.push(Action::RefreshCameras);
         }
         ui.separator();
@@ -88,7 +113,52 @@ impl Controls {
             self.open_file_ui(ui, actions);
             ui.separator();
         }
+        detector_ui(ui, view.detector, actions);
         model_ui(ui, view.model);
+    }
+
+    /// The screens and windows in the source menu (listed once, when the menu first opens).
+    fn screen_menu_ui(&mut self, ui: &mut egui::Ui, current: Option<&ScreenOptions>, actions: &mut Vec<Action>) {
+        ui.separator();
+        let screens = self.screens.get_or_insert_with(|| crate::source::list_screens().map_err(|e| e.to_string()));
+        match screens {
+            Ok(list) if list.is_empty() => {
+                ui.label("No screen found.");
+            }
+            Ok(list) => {
+                for s in list.iter() {
+                    let target = ScreenTarget::Screen(s.index);
+                    let selected = current.is_some_and(|o| o.target == target && o.region.is_none());
+                    let label = format!("Screen {}: {}x{}", s.index, s.width, s.height);
+                    if ui
+                        .selectable_label(selected, label)
+                        .on_hover_text("Watch this whole screen (e.g. the video-call gallery); --region on the command line for a part")
+                        .clicked()
+                    {
+                        actions.push(Action::Open(super::SourceSpec::Screen(ScreenOptions::new(target))));
+                    }
+                }
+            }
+            Err(e) => {
+                ui.label("No screen to capture.").on_hover_text(e.as_str());
+            }
+        }
+        let windows = self.windows.get_or_insert_with(|| crate::source::screen::list_windows().map_err(|e| e.to_string()));
+        match windows {
+            Ok(list) => {
+                for title in list.iter() {
+                    let target = ScreenTarget::Window(title.clone());
+                    let selected = current.is_some_and(|o| o.target == target);
+                    let short: String = title.chars().take(40).collect();
+                    if ui.selectable_label(selected, format!("Window: {short}")).on_hover_text(title.as_str()).clicked() {
+                        actions.push(Action::Open(super::SourceSpec::Screen(ScreenOptions::new(target))));
+                    }
+                }
+            }
+            Err(e) => {
+                ui.label("Windows: not listed").on_hover_text(e.as_str());
+            }
+        }
     }
 
     /// The path field and Open button (no file-dialog crate: type or paste a path).
@@ -185,6 +255,29 @@ fn indicator_ui(ui: &mut egui::Ui, view: &ControlsView<'_>) {
     let (rect, _) = ui.allocate_exact_size(egui::Vec2::splat(12.0), egui::Sense::hover());
     ui.painter().circle_filled(rect.center(), 5.0, color);
     ui.label(RichText::new(text).color(color).strong());
+}
+
+/// The same choice as `--detector`.
+fn detector_ui(ui: &mut egui::Ui, current: DetectorChoice, actions: &mut Vec<Action>) {
+    let label = ui.label("Detector:");
+    egui::ComboBox::from_id_salt("detector")
+        .selected_text(current.as_str())
+        .show_ui(ui, |ui| {
+            for choice in DetectorChoice::ALL {
+                let hint = match choice {
+                    DetectorChoice::Auto => "Everyone in a class scene or a video-call gallery, from ~32 px faces up (default)",
+                    DetectorChoice::Blazeface => "Fastest: one or two people close to the camera",
+                    DetectorChoice::Tiled => "BlazeFace on tiles: small faces, slow (for comparison)",
+                    DetectorChoice::Centerface => "CenterFace on every frame: most thorough, slowest",
+                };
+                if ui.selectable_label(current == choice, choice.as_str()).on_hover_text(hint).clicked() && current != choice {
+                    actions.push(Action::SetDetector(choice));
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    ui.separator();
 }
 
 fn model_ui(ui: &mut egui::Ui, model: &ModelStatus) {

@@ -13,7 +13,7 @@
 
 use eframe::egui;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,8 +22,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use super::recording::SessionSlot;
 use super::stats::Counters;
+use crate::detect::scene::DetectorChoice;
 use crate::pipeline::{FrameResult, Pipeline, PipelineConfig, StageTimings};
-use crate::source::{self, CameraSelector, CameraSource, Frame, FrameSource, SourceError};
+use crate::source::{self, CameraSelector, CameraSource, Frame, FrameSource, ScreenOptions, ScreenSource, SourceError};
 
 /// Camera resolution and rate asked for (the camera may pick the nearest it supports).
 pub const CAMERA_SIZE: (u32, u32) = (640, 480);
@@ -35,6 +36,8 @@ pub enum SourceSpec {
     Camera(CameraSelector),
     /// A video file (or image folder), replayed in real time like a camera.
     Video(PathBuf),
+    /// A screen, a region of it, or a window (the teacher's view of a video call); live like a camera.
+    Screen(ScreenOptions),
 }
 
 impl std::fmt::Display for SourceSpec {
@@ -43,6 +46,7 @@ impl std::fmt::Display for SourceSpec {
             SourceSpec::Camera(CameraSelector::Index(i)) => write!(f, "camera {i}"),
             SourceSpec::Camera(CameraSelector::Name(n)) => write!(f, "camera \"{n}\""),
             SourceSpec::Video(p) => write!(f, "{}", p.display()),
+            SourceSpec::Screen(o) => write!(f, "{o}"),
         }
     }
 }
@@ -155,9 +159,20 @@ pub struct Shared {
     /// The session being recorded, if any. Locked once per analysed frame by inference and
     /// briefly by the UI when it reads the timeline.
     pub session: Mutex<SessionSlot>,
+    /// The detector the user picked: an index into [`DetectorChoice::ALL`].
+    pub detector: AtomicU8,
 }
 
 impl Shared {
+    pub fn detector(&self) -> DetectorChoice {
+        DetectorChoice::ALL.get(self.detector.load(Ordering::Relaxed) as usize).copied().unwrap_or_default()
+    }
+
+    pub fn set_detector(&self, choice: DetectorChoice) {
+        let i = DetectorChoice::ALL.iter().position(|c| *c == choice).unwrap_or(0);
+        self.detector.store(i as u8, Ordering::Relaxed);
+    }
+
     pub fn lock_session(&self) -> std::sync::MutexGuard<'_, SessionSlot> {
         // A panic while holding the lock leaves the data usable (it is append-only state).
         self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -303,6 +318,7 @@ fn open_source(spec: &SourceSpec) -> Result<Box<dyn FrameSource>, SourceError> {
             Ok(Box::new(cam))
         }
         SourceSpec::Video(path) => source::open(path),
+        SourceSpec::Screen(opts) => Ok(Box::new(ScreenSource::open(opts.clone())?)),
     }
 }
 
@@ -315,7 +331,7 @@ fn capture_loop(
     events: &Sender<LiveEvent>,
     ctx: &egui::Context,
 ) {
-    let live = matches!(spec, SourceSpec::Camera(_));
+    let live = matches!(spec, SourceSpec::Camera(_) | SourceSpec::Screen(_));
     let mut source = match open_source(spec) {
         Ok(s) => s,
         Err(e) => {
@@ -343,7 +359,7 @@ fn capture_loop(
             Err(e) => {
                 tracing::warn!("{e}");
                 let message = e.to_string();
-                let ev = if matches!(e, SourceError::CameraLost { .. }) {
+                let ev = if matches!(e, SourceError::CameraLost { .. } | SourceError::ScreenLost { .. }) {
                     LiveEvent::CameraLost { generation, message }
                 } else {
                     LiveEvent::SourceFailed { generation, message }
@@ -424,6 +440,14 @@ fn inference_loop(
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let frame = &captured.frame;
+        let wanted = shared.detector();
+        if let Some(p) = pipeline.as_mut().filter(|p| p.detector_choice() != wanted) {
+            if let Err(e) = p.set_detector(wanted) {
+                tracing::warn!("{e}");
+                send_event(events, ctx, LiveEvent::InferenceFailed(e.to_string()));
+                shared.set_detector(p.detector_choice());
+            }
+        }
         if captured.generation != generation {
             generation = captured.generation;
             if let Some(p) = pipeline.as_mut() {

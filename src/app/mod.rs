@@ -43,6 +43,8 @@ pub struct WindowOptions {
     pub camera: Option<CameraSelector>,
     /// Replay this video file (or image folder) in real time instead of a camera.
     pub video: Option<PathBuf>,
+    /// Watch a screen, region or window instead of a camera (`--screen`, `--window-title`).
+    pub screen: Option<crate::source::ScreenOptions>,
     /// Where session folders are created.
     pub session_root: PathBuf,
     /// Start recording a session as soon as the source delivers frames.
@@ -64,6 +66,7 @@ impl WindowOptions {
             pipeline,
             camera: None,
             video: None,
+            screen: None,
             session_root: PathBuf::from("sessions"),
             autostart: false,
             screenshot: None,
@@ -207,6 +210,8 @@ pub enum Action {
     Mark(String),
     Export(PathBuf),
     RecordFrames(bool),
+    /// Use another face detector from the next frame on.
+    SetDetector(crate::detect::scene::DetectorChoice),
 }
 
 /// The first source to open: the video if given, else the camera asked for, else the first
@@ -214,6 +219,9 @@ pub enum Action {
 pub fn initial_source(opts: &WindowOptions, cameras: &Result<Vec<CameraInfo>, String>) -> Result<SourceSpec, String> {
     if let Some(v) = &opts.video {
         return Ok(SourceSpec::Video(v.clone()));
+    }
+    if let Some(s) = &opts.screen {
+        return Ok(SourceSpec::Screen(s.clone()));
     }
     if let Some(c) = &opts.camera {
         return Ok(SourceSpec::Camera(c.clone()));
@@ -306,6 +314,7 @@ impl EmotionApp {
     pub fn new(ctx: &egui::Context, opts: WindowOptions) -> Self {
         let (senders, feed) = feed_channels();
         let shared = Arc::new(Shared::default());
+        shared.set_detector(opts.pipeline.detector);
         let viewing = opts.view_session.is_some();
         let mut live = None;
         let mut startup_error = None;
@@ -331,7 +340,9 @@ impl EmotionApp {
     /// or a driver of your own). No camera is listed.
     pub fn with_feed(opts: WindowOptions) -> (Self, FeedSenders) {
         let (senders, feed) = feed_channels();
-        let app = Self::build(opts, None, Arc::new(Shared::default()), feed, Ok(Vec::new()));
+        let shared = Arc::new(Shared::default());
+        shared.set_detector(opts.pipeline.detector);
+        let app = Self::build(opts, None, shared, feed, Ok(Vec::new()));
         (app, senders)
     }
 
@@ -500,6 +511,10 @@ impl EmotionApp {
                     Err(e) => self.notify(format!("Export failed: {e}"), true),
                 }
             }
+            Action::SetDetector(choice) => {
+                self.shared.set_detector(choice);
+                self.notify(format!("Face detector: {}", choice.as_str()), false);
+            }
             Action::RecordFrames(on) => {
                 self.shared.lock_session().set_record_frames(on);
                 if on {
@@ -659,6 +674,7 @@ impl EmotionApp {
                 flowing,
                 record_frames,
                 rate_text,
+                detector: self.shared.detector(),
             };
             actions.extend(self.controls.ui(ui, &view));
             ui.add_space(2.0);
