@@ -96,6 +96,10 @@ pub struct SessionInfo {
     /// Source seconds covered (end of the last second with frames), set on finish.
     #[serde(default)]
     pub duration_s: Option<f64>,
+    /// Persons (face IDs) seen in the session, set on finish. A face becomes a person only after the
+    /// tracker has seen it several times, so one-frame false detections are not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persons: Option<u64>,
     #[serde(flatten)]
     pub meta: SessionMeta,
 }

@@ -98,6 +98,8 @@ pub struct Recorder {
     seconds_written: u64,
     last_sync: Instant,
     finished: bool,
+    /// Every person (face ID) seen in the session.
+    persons: std::collections::HashSet<u64>,
 }
 
 /// `name` as a folder-name fragment: letters, digits, `-` and `_`; anything else becomes `-`.
@@ -159,6 +161,7 @@ impl Recorder {
             status: "recording".to_string(),
             finished_at: None,
             duration_s: None,
+            persons: None,
             meta,
         };
         write_info(&dir, &info)?;
@@ -182,6 +185,7 @@ impl Recorder {
             segments: SegmentBuilder::default(),
             timeline: Timeline::new(limits),
             frame_rows: 0,
+            persons: Default::default(),
             seconds_written: 0,
             last_sync: Instant::now(),
             finished: false,
@@ -236,6 +240,7 @@ impl Recorder {
         let acc = self.current.get_or_insert_with(|| SecondAccumulator::new(sec));
         acc.add_frame();
         for face in &r.faces {
+            self.persons.insert(face.id);
             let c = engagement::components(&face.detection, &face.smoothed, &self.cfg);
             let st = self
                 .faces
@@ -358,9 +363,11 @@ impl Recorder {
         self.info.status = "finished".to_string();
         self.info.finished_at = Some(chrono::Local::now().to_rfc3339());
         self.info.duration_s = self.timeline.span().map(|(_, end)| end);
+        self.info.persons = Some(self.persons.len() as u64);
         write_info(&self.dir, &self.info)?;
         let report = self.dir.join(REPORT_FILE);
-        super::report::export_report_png(&self.timeline, &segments, &self.info.name, &report)?;
+        let title = format!("{}   {} people", self.info.name, self.persons.len());
+        super::report::export_report_png(&self.timeline, &segments, &title, &report)?;
         tracing::info!(dir = %self.dir.display(), seconds = self.seconds_written, "session finished");
         Ok(SessionSummary {
             dir: self.dir.clone(),
