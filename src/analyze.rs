@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::classify::ModelError;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::session::{Recorder, SessionError, SessionMeta};
-use crate::source::{self, SourceError};
+use crate::source::{self, FrameSource, Region, ScreenOptions, ScreenSource, SourceError};
 
 #[derive(Debug, Clone)]
 pub struct AnalyzeOptions {
@@ -23,6 +23,16 @@ pub struct AnalyzeOptions {
     pub progress: bool,
 }
 
+/// Input settings beyond the path (kept apart from [`AnalyzeOptions`] so its users need no change).
+#[derive(Debug, Clone, Default)]
+pub struct InputOptions {
+    /// Stop after this many seconds of the source: video time for a file, wall-clock time for a
+    /// screen (`screen:N`, `window:TITLE`), which otherwise runs until interrupted.
+    pub duration_s: Option<f64>,
+    /// Screen sources only: capture this part of the screen (or window).
+    pub region: Option<Region>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
     #[error(transparent)]
@@ -33,6 +43,8 @@ pub enum AnalyzeError {
     Session(#[from] SessionError),
     #[error("nothing to write: pass --csv <file> when using --no-session")]
     NoOutput,
+    #[error("--region applies to a screen (screen:N) or a window (window:TITLE), not to {0}")]
+    RegionWithoutScreen(PathBuf),
 }
 
 /// What an analysis did, for the user.
@@ -81,20 +93,50 @@ impl fmt::Display for AnalyzeReport {
 
 /// Runs the whole pipeline over `opts.input`, writing rows as it goes.
 pub fn analyze(cfg: &PipelineConfig, opts: &AnalyzeOptions) -> Result<AnalyzeReport, AnalyzeError> {
+    analyze_with(cfg, opts, &InputOptions::default())
+}
+
+/// [`analyze`] with a time limit and, for a screen, a region.
+pub fn analyze_with(
+    cfg: &PipelineConfig,
+    opts: &AnalyzeOptions,
+    input: &InputOptions,
+) -> Result<AnalyzeReport, AnalyzeError> {
     if opts.session_root.is_none() && opts.csv.is_none() {
         return Err(AnalyzeError::NoOutput);
     }
-    // Open the input first: a wrong path is the most common mistake and needs no model.
-    let mut src = source::open(&opts.input)?;
-    let mut pipeline = Pipeline::open(cfg)?;
+    let screen = opts.input.to_str().and_then(source::screen::parse_spec).transpose()?;
+    let is_screen = screen.is_some();
+    let (mut src, mut pipeline): (Box<dyn FrameSource>, Pipeline) = match screen {
+        // A screen is live: load the models first so that the capture (and --duration) starts
+        // when frames can be analysed; a wrong screen or region still fails before that.
+        Some(target) => {
+            let so = ScreenOptions { region: input.region, duration_s: input.duration_s, ..ScreenOptions::new(target) };
+            source::screen::check(&so)?;
+            let pipeline = Pipeline::open(cfg)?;
+            (Box::new(ScreenSource::open(so)?), pipeline)
+        }
+        None if input.region.is_some() => return Err(AnalyzeError::RegionWithoutScreen(opts.input.clone())),
+        // Open the input first: a wrong path is the most common mistake and needs no model.
+        None => {
+            let src = source::open(&opts.input)?;
+            (src, Pipeline::open(cfg)?)
+        }
+    };
     // Photos are independent of each other; a video's frames are not.
     pipeline.set_stills(opts.input.is_dir() || source::is_image_path(&opts.input));
     let meta = SessionMeta {
-        source: opts.input.display().to_string(),
+        source: if is_screen { src.name().to_string() } else { opts.input.display().to_string() },
         model: model_description(&pipeline, cfg),
         engagement: Default::default(),
     };
-    let name = opts.input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "analysis".into());
+    let name = if is_screen {
+        // "screen 0 region 0,0,640,360" → "screen-0-region-0-0-640-360": a portable folder name.
+        let clean: String = src.name().chars().map(|c| if c.is_alphanumeric() { c } else { '-' }).collect();
+        clean.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-")
+    } else {
+        opts.input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "analysis".into())
+    };
     let mut recorder = match &opts.session_root {
         Some(root) => Recorder::create(root, &name, meta)?,
         // The recorder computes the engagement columns; without a session its folder is scratch.
@@ -128,6 +170,9 @@ pub fn analyze(cfg: &PipelineConfig, opts: &AnalyzeOptions) -> Result<AnalyzeRep
             }
             Err(e) => return Err(e.into()),
         };
+        if input.duration_s.is_some_and(|d| frame.timestamp_s >= d) {
+            break;
+        }
         report.frames_decoded += 1;
         bar.inc(1);
         if frame.index % opts.every != 0 {

@@ -2,9 +2,10 @@
 //!
 //! * a video file, decoded by an `ffmpeg` subprocess ([`VideoSource`]),
 //! * a folder of images or a single image ([`ImageFolderSource`], [`SingleImageSource`]),
-//! * a live camera, captured on its own thread ([`CameraSource`]).
+//! * a live camera, captured on its own thread ([`CameraSource`]),
+//! * a screen, a region of it or one window, captured on its own thread ([`ScreenSource`]).
 //!
-//! [`open`] picks the right one for a path. Every source hands out [`Frame`]s that carry
+//! [`open`] picks the right one for a path, or for a `screen:N` / `window:TITLE` spec. Every source hands out [`Frame`]s that carry
 //! their position in the stream (`index`, `timestamp_s`) and when they were produced
 //! (`captured_at`), so later stages can measure latency and place results on a timeline.
 //!
@@ -13,6 +14,7 @@
 
 pub mod camera;
 pub mod images;
+pub mod screen;
 pub mod video;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use std::time::Instant;
 
 pub use camera::{CameraInfo, CameraSelector, CameraSource, list_cameras};
 pub use images::{DEFAULT_IMAGE_FPS, IMAGE_EXTENSIONS, ImageFolderSource, SingleImageSource, is_image_path};
+pub use screen::{Region, ScreenInfo, ScreenOptions, ScreenSource, ScreenTarget, list_screens};
 pub use video::{VideoInfo, VideoSource, probe};
 
 /// One picture from a source.
@@ -111,13 +114,50 @@ pub enum SourceError {
         "camera {camera}: frames stopped ({detail}) — it was unplugged or taken by another app; reconnect it and start again"
     )]
     CameraLost { camera: String, detail: String },
+
+    #[error(
+        "screen capture: no display to capture ({0}) — run it inside the desktop session (DISPLAY set, e.g. DISPLAY=:0), or under Xvfb (xvfb-run -a) on a headless machine"
+    )]
+    NoDisplay(String),
+
+    #[error("\"{0}\": not a screen or window — write screen:N (N = 0 for the first screen) or window:TITLE")]
+    BadScreenSpec(String),
+
+    #[error("no screen {wanted} (screens found: {available}) — pass one of those numbers, e.g. screen:0")]
+    NoScreen { wanted: u32, available: String },
+
+    #[error(
+        "region {region} is not inside {target} ({width}x{height}) — give X,Y,W,H in pixels of it, with X+W ≤ {width} and Y+H ≤ {height}"
+    )]
+    RegionOutside { region: String, target: String, width: u32, height: u32 },
+
+    #[error(
+        "no window title contains \"{wanted}\" (windows: {available}) — check the title (case does not matter), or capture the screen with a region around the window"
+    )]
+    NoWindow { wanted: String, available: String },
+
+    #[error(
+        "cannot list the windows ({0}) — window capture needs a window manager that publishes the window list (EWMH); capture the screen instead (screen:N with a region around the window)"
+    )]
+    WindowListFailed(String),
+
+    #[error("{target}: cannot capture it ({detail}) — check that the window is visible (not minimised) and the display still there, or capture the whole screen")]
+    ScreenFailed { target: String, detail: String },
+
+    #[error("{target}: captures stopped ({detail}) — the display went away or the window was closed or minimised; start again")]
+    ScreenLost { target: String, detail: String },
 }
 
 /// Opens whatever `path` points to: a folder → [`ImageFolderSource`] (1 image per second,
 /// see [`DEFAULT_IMAGE_FPS`]); a file with an image extension → [`SingleImageSource`];
 /// anything else → [`VideoSource`] (probed with `ffprobe` first, so a bad file fails here
-/// rather than at the first frame).
+/// rather than at the first frame). `screen:N` and `window:TITLE` open a [`ScreenSource`] with
+/// default settings (whole screen or window, no time limit) — checked first, so a file literally
+/// named `screen:0` must be written `./screen:0`.
 pub fn open(path: &Path) -> Result<Box<dyn FrameSource>, SourceError> {
+    if let Some(target) = path.to_str().and_then(screen::parse_spec) {
+        return Ok(Box::new(ScreenSource::open(ScreenOptions::new(target?))?));
+    }
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
     if meta.is_dir() {
         return Ok(Box::new(ImageFolderSource::open(path, DEFAULT_IMAGE_FPS)?));
