@@ -133,7 +133,11 @@ fn boxes(csv: &Path) -> Vec<(u64, f64, f64, f64, f64)> {
 fn capture_rate(region: Option<Region>, seconds: f64) -> (f64, (u32, u32)) {
     let target = ScreenTarget::Screen(0);
     let opts = ScreenOptions { region, duration_s: Some(seconds), max_fps: 1000.0, ..ScreenOptions::new(target) };
-    let mut src = ScreenSource::open(opts).expect("open screen 0");
+    rate_of(ScreenSource::open(opts).expect("open screen 0"))
+}
+
+/// Reads a source to its end; returns (captures per second, size).
+fn rate_of(mut src: ScreenSource) -> (f64, (u32, u32)) {
     let size = src.size();
     let (mut first, mut last) = (None, None);
     while let Some(f) = src.next_frame().expect("capture") {
@@ -174,7 +178,7 @@ fn analyze_screen_finds_the_faces_of_a_gallery_playing_full_screen() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start ffplay");
-    let _player = Reaped(player);
+    let player = Reaped(player);
     std::thread::sleep(Duration::from_secs(2)); // let it map its window and show frames
 
     // --- capture rates (the library, no analysis) ---
@@ -301,6 +305,49 @@ fn analyze_screen_finds_the_faces_of_a_gallery_playing_full_screen() {
         .fold(0.0, f64::max);
     assert!(analysed > 1.0, "the window analysed no screen frames:\n{log}");
     assert!(shot.is_file(), "no screenshot:\n{log}");
+
+    // --- one window, by title, under a small window manager (xcap lists windows through EWMH) ---
+    if !have("evilwm") {
+        return common::skip("screen_xvfb: evilwm not installed (apt-get install evilwm): window capture not tested");
+    }
+    drop(player);
+    let wm = Command::new("evilwm").args(["-fn", "fixed"]).env("DISPLAY", &display).stderr(Stdio::null()).spawn();
+    let _wm = Reaped(wm.expect("start evilwm"));
+    std::thread::sleep(Duration::from_millis(500));
+    let zoom = Command::new("ffplay")
+        .args(["-x", "960", "-y", "540", "-window_title", "Zoom Meeting", "-loop", "0", "-an", "-loglevel", "error"])
+        .arg(&gallery)
+        .env("DISPLAY", &display)
+        .env("SDL_AUDIODRIVER", "dummy")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let _zoom = Reaped(zoom.expect("start ffplay"));
+    std::thread::sleep(Duration::from_secs(2));
+    let opts = ScreenOptions {
+        duration_s: Some(3.0),
+        max_fps: 1000.0,
+        ..ScreenOptions::new(ScreenTarget::Window("zoom".into()))
+    };
+    let (window_fps, window_size) = rate_of(ScreenSource::open(opts).expect("open the Zoom Meeting window"));
+    eprintln!("window capture: {}x{} {window_fps:.1}/s", window_size.0, window_size.1);
+    assert_eq!(window_size, (960, 540));
+    let csv3 = tmp.path().join("window.csv");
+    let out = app(Some(&display))
+        .args(["analyze", "window:zoom", "--duration", "4", "--no-session", "--quiet", "--csv"])
+        .arg(&csv3)
+        .output()
+        .unwrap();
+    let log = text(&out);
+    assert!(out.status.success(), "analyze window:zoom failed:\n{log}");
+    eprintln!("{log}");
+    let rows = boxes(&csv3);
+    let mut frames: Vec<u64> = rows.iter().map(|r| r.0).collect();
+    frames.dedup();
+    let per_frame = rows.len() as f64 / frames.len().max(1) as f64;
+    assert!(frames.len() >= 5 && per_frame >= 3.0, "window:zoom: {} frames, {per_frame:.2} faces per frame", frames.len());
+    assert!(rows.iter().all(|r| r.1 + r.3 <= 961.0 && r.2 + r.4 <= 541.0), "a box outside the 960x540 window");
+    expect_error(&["analyze", "window:nothing", "--no-session", "--csv", "/dev/null"], &["no window title", "Zoom Meeting"]);
 }
 
 /// No DISPLAY: a message that says where to run it, exit code 1, no panic.
