@@ -23,6 +23,8 @@ use emotion_monitor::analyze::{AnalyzeOptions, analyze};
 use emotion_monitor::classify::Classifier;
 use emotion_monitor::crop::fer_crop;
 use emotion_monitor::detect::FaceDetector;
+use emotion_monitor::detect::centerface::CenterFace;
+use emotion_monitor::detect::scene::SceneConfig;
 use emotion_monitor::pipeline::{Pipeline, PipelineConfig, models_dir};
 use emotion_monitor::runtime::Device;
 use emotion_monitor::source;
@@ -128,6 +130,21 @@ fn benches(c: &mut Criterion) {
     g.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
     g.throughput(Throughput::Elements(1));
     g.bench_function("640x480_1face", |b| b.iter(|| detector.detect(&frame).expect("detect")));
+    g.finish();
+
+    // Scene pass: CenterFace at the default scene size (640 px on the longer side) on frames of the
+    // three sizes a class scene comes in; the cost follows the shrunk size, not the frame's.
+    let mut centerface =
+        CenterFace::open(&dir.join("centerface.onnx"), Device::Cpu, threads()).expect("scene detector");
+    let mut g = c.benchmark_group("scene");
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    for (w, h) in [(640u32, 480u32), (1280, 720), (1920, 1080)] {
+        let mut big = RgbImage::from_pixel(w, h, image::Rgb([110, 114, 104]));
+        image::imageops::overlay(&mut big, &frame, (w as i64 - 640) / 2, (h as i64 - 480) / 2);
+        g.bench_function(format!("centerface_{w}x{h}"), |b| {
+            b.iter(|| centerface.detect(&big, SceneConfig::default().max_side, 0.5).expect("scene pass"))
+        });
+    }
     g.finish();
 
     // Crop: one face from the grey frame.

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Measures the app on class scenes the same way every time: composes video-call galleries and a
+# three-person 640x480 scene from the real webcam clips (../shared/tools/compose_gallery.sh), runs
+# `emotion-monitor analyze` on each with the chosen detector, and checks recall, duplicate boxes, IDs per
+# face and share_away with ../shared/tools/check_class_scene.py. Prints one line per scene.
+#
+#   bash scripts/class_scenes.sh [--detector auto|blazeface|tiled|centerface] [extra analyze flags]
+#
+# Needs a release build (cargo build --release), ffmpeg, python3, and ../shared (REAL_FACES_DIR and
+# SHARED_TOOLS override where the clips and the tools are). Work files go to $WORK (default: a temp dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REAL=${REAL_FACES_DIR:-../shared/data/real_faces}
+TOOLS=${SHARED_TOOLS:-../shared/tools}
+BIN=${BIN:-target/release/emotion-monitor}
+WORK=${WORK:-$(mktemp -d)}
+mkdir -p "$WORK"
+for need in "$REAL/openface_2015-10-15-15-14.avi" "$TOOLS/compose_gallery.sh" "$TOOLS/check_class_scene.py" "$BIN"; do
+  [[ -e $need ]] || { echo "class_scenes: $need not found (see the header of this script)" >&2; exit 1; }
+done
+A=$REAL/openface_2015-10-15-15-14.avi
+B=$REAL/openface_changeLighting.wmv
+tiles() { # N tiles: every third one the lighting clip, the others the long clip at staggered offsets
+  for ((i = 0; i < $1; i++)); do if ((i % 3 == 0)); then echo "$B:$((i % 5))"; else echo "$A:$((i % 25))"; fi; done
+}
+compose() { # name cols rows w h seconds tiles...
+  local out=$WORK/$1.mp4; shift
+  [[ -f $out ]] || bash "$TOOLS/compose_gallery.sh" "$out" "$@" >/dev/null
+}
+compose three 2 2 640 480 20 "$A:0" "$B:0" "$A:12"
+compose g3x3 3 3 1280 720 20 $(tiles 9)
+compose g5x5_720 5 5 1280 720 10 $(tiles 25)
+compose g5x5 5 5 1920 1080 20 $(tiles 25)
+compose g7x7 7 7 1920 1080 10 $(tiles 49)
+
+printf '%-10s %-10s %5s  %s\n' scene frame faces "analyze summary | check_class_scene.py"
+for scene in three:640x480:3 g3x3:1280x720:9 g5x5_720:1280x720:25 g5x5:1920x1080:25 g7x7:1920x1080:49; do
+  IFS=: read -r name size n <<<"$scene"
+  rm -rf "$WORK/s_$name"
+  out=$("$BIN" --sessions "$WORK/s_$name" "$@" analyze "$WORK/$name.mp4" --quiet --csv "$WORK/$name.csv" 2>&1) || true
+  summary=${out%%$'\n'*}
+  fps=$(grep -o '([0-9.]* frames/s' <<<"$summary" | tr -d '(' || true)
+  ids=$(grep -o '[0-9]* persons' <<<"$summary" || true)
+  check=$(python3 "$TOOLS/check_class_scene.py" "$WORK/$name.csv" --faces "$n" --seconds "$WORK"/s_"$name"/*/seconds.csv \
+    --min-recall 0.95 --max-ids-per-face 1.2) || true
+  check=${check%%$'\n'*}
+  printf '%-10s %-10s %5s  %s, %s | %s\n' "$name" "$size" "$n" "$fps" "$ids" "$check"
+done
