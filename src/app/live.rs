@@ -481,16 +481,65 @@ fn inference_loop(
                 }
             }
         }
-        let (w, h) = frame.image.dimensions();
-        let image = egui::ColorImage::from_rgb([w as usize, h as usize], frame.image.as_raw());
+        let image = display_image(&frame.image, DISPLAY_MAX_SIDE);
         results.send(LiveFrame { result, image: Arc::new(image), analysed: pipeline.is_some() });
         ctx.request_repaint();
     }
 }
 
+/// Longest side of the picture the window shows. Larger frames (a 1920x1080 screen, a 4K camera) are
+/// shrunk for display only — analysis always sees the full frame — which keeps the texture upload and
+/// software rendering cheap and stays under every GPU's texture limit.
+pub const DISPLAY_MAX_SIDE: u32 = 1280;
+
+/// The frame as an egui image no larger than `max_side`: the mean of k x k blocks for the smallest whole
+/// k that fits (cheap, and no aliasing of small faces).
+pub fn display_image(frame: &image::RgbImage, max_side: u32) -> egui::ColorImage {
+    let (w, h) = frame.dimensions();
+    let k = w.max(h).div_ceil(max_side.max(1)).max(1) as usize;
+    if k == 1 {
+        return egui::ColorImage::from_rgb([w as usize, h as usize], frame.as_raw());
+    }
+    let (ow, oh) = ((w as usize / k).max(1), (h as usize / k).max(1));
+    let raw = frame.as_raw();
+    let stride = w as usize * 3;
+    let mut out = Vec::with_capacity(ow * oh * 3);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let mut acc = [0u32; 3];
+            let (ys, xs) = ((oy * k).min(h as usize - 1), (ox * k).min(w as usize - 1));
+            let (ye, xe) = ((ys + k).min(h as usize), (xs + k).min(w as usize));
+            for y in ys..ye {
+                for px in raw[y * stride + xs * 3..y * stride + xe * 3].chunks_exact(3) {
+                    acc[0] += px[0] as u32;
+                    acc[1] += px[1] as u32;
+                    acc[2] += px[2] as u32;
+                }
+            }
+            let n = ((ye - ys) * (xe - xs)).max(1) as u32;
+            out.extend(acc.map(|c| (c / n) as u8));
+        }
+    }
+    egui::ColorImage::from_rgb([ow, oh], &out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_frames_are_shrunk_for_display_and_small_ones_kept() {
+        let small = image::RgbImage::from_pixel(640, 480, image::Rgb([10, 20, 30]));
+        assert_eq!(display_image(&small, 1280).size, [640, 480]);
+        let hd = image::RgbImage::from_fn(1920, 1080, |x, _| image::Rgb([if x % 2 == 0 { 0 } else { 200 }, 50, 60]));
+        let shown = display_image(&hd, 1280);
+        assert_eq!(shown.size, [960, 540]);
+        assert_eq!(shown.pixels[0], egui::Color32::from_rgb(100, 50, 60), "2x2 blocks are averaged");
+        // A panorama far beyond any GPU texture limit.
+        let wide = image::RgbImage::new(40000, 64);
+        let shown = display_image(&wide, 1280);
+        assert!(shown.size[0] <= 1280 && shown.size[1] >= 1, "{:?}", shown.size);
+    }
 
     #[test]
     fn latest_sender_keeps_the_newest() {
