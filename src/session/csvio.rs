@@ -96,6 +96,24 @@ pub(crate) const SEGMENTS_HEADER: &[&str] = &[
     "mean_p_surprise",
 ];
 
+/// Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell that a spreadsheet would execute (`=HYPERLINK(…)`, a file named `=1+1.jpg`) gets a leading
+/// `'`, which spreadsheets show as text; `None` when the text is safe as it is. Numbers are written by
+/// other paths and never changed. [`restore`] undoes it when the app reads its own files back.
+pub(crate) fn neutralise(s: &str) -> Option<String> {
+    s.starts_with(FORMULA_STARTS).then(|| format!("'{s}"))
+}
+
+/// The text written by [`neutralise`], as the user typed it.
+pub(crate) fn restore(s: &str) -> &str {
+    match s.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => s,
+    }
+}
+
 /// Builds one record at a time into reused buffers.
 #[derive(Default)]
 pub(crate) struct RowBuf {
@@ -107,8 +125,12 @@ impl RowBuf {
     pub fn clear(&mut self) {
         self.rec.clear();
     }
+    /// A text cell, made safe for spreadsheets ([`neutralise`]).
     pub fn str(&mut self, s: &str) {
-        self.rec.push_field(s.as_bytes());
+        match neutralise(s) {
+            Some(safe) => self.rec.push_field(safe.as_bytes()),
+            None => self.rec.push_field(s.as_bytes()),
+        }
     }
     pub fn disp(&mut self, v: impl std::fmt::Display) {
         self.tmp.clear();
@@ -340,7 +362,7 @@ fn parse_frame(r: &csv::StringRecord) -> Result<FrameRow, String> {
         raw[k] = num(r, 17 + k, "raw_*")?;
     }
     Ok(FrameRow {
-        source: field(r, 0, "source")?.to_string(),
+        source: restore(field(r, 0, "source")?).to_string(),
         frame: num(r, 1, "frame")?,
         timestamp_s: num(r, 2, "timestamp_s")?,
         face_id: num(r, 3, "face_id")?,
@@ -379,7 +401,7 @@ fn parse_second(r: &csv::StringRecord) -> Result<SecondRow, String> {
 }
 
 fn parse_marker(r: &csv::StringRecord) -> Result<Marker, String> {
-    Ok(Marker { t_s: num(r, 0, "t_s")?, name: field(r, 1, "name")?.to_string() })
+    Ok(Marker { t_s: num(r, 0, "t_s")?, name: restore(field(r, 1, "name")?).to_string() })
 }
 
 /// Streams the complete rows of a session's `frames.csv` (it can be large: it is never loaded whole).
@@ -408,7 +430,7 @@ pub fn read_segments(path: &Path) -> Result<Vec<SegmentRow>, SessionError> {
         |r| {
             Ok(SegmentRow {
                 index: num(r, 0, "index")?,
-                name: field(r, 1, "name")?.to_string(),
+                name: restore(field(r, 1, "name")?).to_string(),
                 start_s: num(r, 2, "start_s")?,
                 end_s: num(r, 3, "end_s")?,
                 seconds: num(r, 4, "seconds")?,
@@ -421,4 +443,30 @@ pub fn read_segments(path: &Path) -> Result<Vec<SegmentRow>, SessionError> {
         |r| v.push(r),
     )?;
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_neutralised_on_write_and_restored_on_read() {
+        for text in ["=1+1.jpg", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"] {
+            let mut b = RowBuf::default();
+            b.str(text);
+            let cell = std::str::from_utf8(&b.rec[0]).unwrap().to_string();
+            assert_eq!(cell, format!("'{text}"), "{text:?} must not reach a spreadsheet as a formula");
+            assert_eq!(restore(&cell), text);
+        }
+        for text in ["lecture.mp4", "퀴즈 시작", "'quoted", "", "neutral"] {
+            let mut b = RowBuf::default();
+            b.str(text);
+            assert_eq!(&b.rec[0], text.as_bytes(), "{text:?} is safe and written as it is");
+            assert_eq!(restore(text), text);
+        }
+        // Numbers are not text cells: a negative valence stays a number.
+        let mut b = RowBuf::default();
+        b.fixed(-0.25, 2);
+        assert_eq!(&b.rec[0], b"-0.25");
+    }
 }
