@@ -205,6 +205,31 @@ fn text_file_named_mp4_is_not_a_video() {
     assert!(!msg.contains("interrupted"), "a text file is not an interrupted recording: {msg}");
 }
 
+/// A playlist disguised as a video (`lecture.mp4` holding an HLS manifest whose segments are on a web
+/// server) must not make ffmpeg reach the network: the app opens local files only. (ffmpeg 5.1 already
+/// limits what a local playlist may open; `-protocol_whitelist file,pipe` makes that explicit on every
+/// version, and this test guards it.)
+#[test]
+fn a_manifest_named_mp4_cannot_make_ffmpeg_reach_the_network() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    server.set_nonblocking(true).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lecture.mp4");
+    let manifest = format!(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\nhttp://127.0.0.1:{port}/segment0.ts\n#EXT-X-ENDLIST\n"
+    );
+    std::fs::write(&path, manifest).unwrap();
+    let result = source::open(&path).and_then(|mut s| s.next_frame());
+    assert!(result.is_err() || matches!(result, Ok(None)), "a manifest gave frames");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let connection = server.accept();
+    assert!(connection.is_err(), "ffmpeg connected to the loopback web server: {connection:?}");
+}
+
 #[test]
 fn audio_only_file_has_no_video_stream() {
     if !have_ffmpeg() {

@@ -7,7 +7,7 @@
 //!   on its stdout; we read one whole frame at a time (`width × height × 3` bytes).
 //! * Timestamps come from the same process: the `showinfo` filter logs every frame's
 //!   presentation time (`pts_time`) on stderr before the frame reaches the pipe, and
-//!   `-vsync passthrough` makes ffmpeg emit each decoded frame exactly once, never
+//!   `-fps_mode passthrough` (`-vsync` before ffmpeg 5.1) makes ffmpeg emit each decoded frame exactly once, never
 //!   duplicating or dropping to fit a constant rate. Frame *n* on stdout therefore pairs
 //!   with the *n*-th `showinfo` line, and timestamps are right for variable-frame-rate
 //!   video (phones, screen recordings) with a single decode. They are shifted so that the
@@ -90,14 +90,15 @@ impl VideoSource {
         let info = probe_with(ffprobe, path)?;
 
         let mut child = Command::new(ffmpeg)
-            .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-i"])
+            .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"])
+            // Local files only: a playlist disguised as a video must not make ffmpeg reach the network.
+            .args(["-protocol_whitelist", LOCAL_PROTOCOLS, "-i"])
             .arg(file_url(path))
             .args(["-map", &format!("0:{}", info.stream_index)])
             // `scale` keeps every frame at the probed size even if the stream changes
             // resolution midway; when sizes already match it only converts the pixel format.
             .args(["-vf", &format!("showinfo=checksum=0,scale={}:{}", info.width, info.height)])
-            // `-vsync` rather than `-fps_mode`: the latter does not exist before ffmpeg 5.1.
-            .args(["-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
+            .args([passthrough_flag(ffmpeg), "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -414,9 +415,43 @@ struct ProbeFormat {
     start_time: Option<String>,
 }
 
+/// The only protocols ffmpeg and ffprobe may open: local files (and the output pipe).
+const LOCAL_PROTOCOLS: &str = "file,pipe";
+
+/// `-fps_mode` (ffmpeg 5.1 and later; `-vsync` is gone from 7.x) or `-vsync` (4.x, 5.0) for this ffmpeg,
+/// asked once per program.
+fn passthrough_flag(ffmpeg: &Path) -> &'static str {
+    static CACHE: std::sync::Mutex<Vec<(PathBuf, &'static str)>> = std::sync::Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, flag)) = cache.iter().find(|(p, _)| p == ffmpeg) {
+        return flag;
+    }
+    let version = Command::new(ffmpeg)
+        .args(["-hide_banner", "-version"])
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let flag = passthrough_flag_for(&version);
+    cache.push((ffmpeg.to_path_buf(), flag));
+    flag
+}
+
+/// The flag for an `ffmpeg -version` first line ("ffmpeg version 5.1.9-0+deb12u1 …", "ffmpeg version n7.1",
+/// "ffmpeg version N-118000-g…" for git builds, which are new).
+fn passthrough_flag_for(version_line: &str) -> &'static str {
+    let v = version_line.split_whitespace().nth(2).unwrap_or_default();
+    let v = v.trim_start_matches('n');
+    let mut parts = v.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), minor) if major < 5 || (major == 5 && minor.unwrap_or(0) < 1) => "-vsync",
+        _ => "-fps_mode",
+    }
+}
+
 fn probe_with(ffprobe: &Path, path: &Path) -> Result<VideoInfo, SourceError> {
     let output = Command::new(ffprobe)
-        .args(["-v", "error", "-of", "json", "-show_entries"])
+        .args(["-v", "error", "-protocol_whitelist", LOCAL_PROTOCOLS, "-of", "json", "-show_entries"])
         .arg(
             "stream=index,codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration\
              :stream_disposition=attached_pic:stream_tags:stream_side_data=rotation:format=duration,start_time",
@@ -649,6 +684,16 @@ mod tests {
             LogLine::Error("Error while decoding stream #0:0".into())
         );
         assert_eq!(parse_log_line("[warning] -vsync is deprecated. Use -fps_mode"), LogLine::Other);
+    }
+
+    #[test]
+    fn the_passthrough_flag_follows_the_ffmpeg_version() {
+        assert_eq!(passthrough_flag_for("ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright (c)"), "-vsync");
+        assert_eq!(passthrough_flag_for("ffmpeg version 5.0.1 Copyright"), "-vsync");
+        assert_eq!(passthrough_flag_for("ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026"), "-fps_mode");
+        assert_eq!(passthrough_flag_for("ffmpeg version n7.1 Copyright"), "-fps_mode");
+        assert_eq!(passthrough_flag_for("ffmpeg version N-118000-gabcdef Copyright"), "-fps_mode");
+        assert_eq!(passthrough_flag_for(""), "-fps_mode");
         assert_eq!(clean_message("[mov,mp4 @ 0x5] moov atom not found"), "moov atom not found");
     }
 
