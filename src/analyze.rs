@@ -43,6 +43,8 @@ pub enum AnalyzeError {
     Session(#[from] SessionError),
     #[error("nothing to write: pass --csv <file> when using --no-session")]
     NoOutput,
+    #[error("refusing to write the CSV over the input {0}: pass another --csv path")]
+    CsvOverInput(PathBuf),
     #[error("--region applies to a screen (screen:N) or a window (window:TITLE), not to {0}")]
     RegionWithoutScreen(PathBuf),
 }
@@ -104,6 +106,15 @@ pub fn analyze_with(
 ) -> Result<AnalyzeReport, AnalyzeError> {
     if opts.session_root.is_none() && opts.csv.is_none() {
         return Err(AnalyzeError::NoOutput);
+    }
+    if let Some(csv) = &opts.csv {
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            a == b || a.canonicalize().ok().zip(b.canonicalize().ok()).is_some_and(|(x, y)| x == y || x.starts_with(&y))
+        };
+        // Onto the video itself, or into the folder of images being analysed.
+        if same(csv, &opts.input) {
+            return Err(AnalyzeError::CsvOverInput(opts.input.clone()));
+        }
     }
     let screen = opts.input.to_str().and_then(source::screen::parse_spec).transpose()?;
     let is_screen = screen.is_some();

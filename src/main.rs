@@ -88,8 +88,13 @@ enum Command {
     Export {
         /// The session folder.
         session: PathBuf,
-        /// Destination folder (created if needed).
+        /// Destination folder (created if needed). Refused if it is a session folder, inside one, or
+        /// a folder that is not empty.
         dest: PathBuf,
+        /// Replace what is in a non-empty destination folder (the new export is written aside and
+        /// moved into place only when complete).
+        #[arg(long)]
+        overwrite: bool,
     },
 }
 
@@ -178,8 +183,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         None => run_window(cfg, cli.sessions, WindowArgs::default(), None),
         Some(Command::Window(args)) => run_window(cfg, cli.sessions, args, None),
         Some(Command::View { session }) => run_window(cfg, cli.sessions, WindowArgs::default(), Some(session)),
-        Some(Command::Export { session, dest }) => {
-            for f in emotion_monitor::session::export_session(&session, &dest)? {
+        Some(Command::Export { session, dest, overwrite }) => {
+            for f in emotion_monitor::session::export_session_with(&session, &dest, overwrite)? {
                 println!("{}", f.display());
             }
             Ok(ExitCode::SUCCESS)

@@ -279,3 +279,18 @@ fn cameras_lists_none_here_without_failing() {
     // Either real cameras (one per line) or the plain "no camera" message.
     assert!(!out.trim().is_empty());
 }
+
+#[test]
+fn a_csv_path_onto_the_input_is_refused_and_the_input_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = gray_png(tmp.path());
+    let before = std::fs::read(&input).unwrap();
+    let o = run(&["analyze", "frame.png", "--csv", "frame.png", "--no-session", "--quiet"], tmp.path());
+    assert_clear_failure(&o, "refusing to write the CSV over the input");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read(&input).unwrap(), before, "the input is untouched");
+    // The same file under another spelling.
+    let o = run(&["analyze", "frame.png", "--csv", "./frame.png", "--no-session", "--quiet"], tmp.path());
+    assert_clear_failure(&o, "refusing");
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+}

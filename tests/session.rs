@@ -236,6 +236,54 @@ fn unwritable_places_give_clear_errors_and_never_lose_the_recording() {
     assert!(matches!(err, SessionError::NotASession { .. }));
 }
 
+#[test]
+fn exports_that_would_destroy_a_session_are_refused_and_overwrite_replaces_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rec = Recorder::create(tmp.path(), "lecture", meta()).unwrap();
+    let source: Arc<str> = Arc::from("cam");
+    for i in 0..60 {
+        rec.push(&frame(&source, i, i as f64 / 30.0, 2, 600.0)).unwrap();
+    }
+    let dir = rec.dir().to_path_buf();
+    rec.finish().unwrap();
+    let other = Recorder::create(tmp.path(), "other", meta()).unwrap();
+    let other_dir = other.dir().to_path_buf();
+    other.finish().unwrap();
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let before = (size(&dir.join("frames.csv")), size(&dir.join("session.json")));
+    for (dest, why) in [
+        (dir.clone(), "session itself"),
+        (dir.join("."), "session itself"),
+        (dir.join("copy"), "inside the session"),
+        (other_dir.clone(), "another session"),
+        (other_dir.join("sub"), "inside the session"),
+    ] {
+        let err = session::export_session(&dir, &dest).unwrap_err().to_string();
+        assert!(err.contains("refusing") && err.contains(why), "{}: {err}", dest.display());
+    }
+    assert_eq!((size(&dir.join("frames.csv")), size(&dir.join("session.json"))), before, "the session is untouched");
+    assert!(size(&dir.join("frames.csv")) > 100);
+
+    // A folder with someone's files in it: refused unless --overwrite, then replaced as a whole.
+    let busy = tmp.path().join("week3");
+    std::fs::create_dir_all(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+    let err = session::export_session(&dir, &busy).unwrap_err().to_string();
+    assert!(err.contains("not empty") && err.contains("--overwrite"), "{err}");
+    assert!(busy.join("notes.txt").is_file());
+    let files = session::export_session_with(&dir, &busy, true).unwrap();
+    assert_eq!(files.len(), 6);
+    assert!(files.iter().all(|f| f.is_file()), "{files:?}");
+    assert!(!busy.join("notes.txt").exists());
+    assert_eq!(open_session(&busy).unwrap().seconds, open_session(&dir).unwrap().seconds);
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary folders left behind: {leftovers:?}");
+}
+
 const CRASH_ENV: &str = "EMOTION_MONITOR_CRASH_TEST_DIR";
 
 /// Not a test on its own: the body of the child process that `a_killed_session_keeps_everything_up_to_the_last_second`

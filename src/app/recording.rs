@@ -165,7 +165,17 @@ impl SessionSlot {
         if let Some(r) = self.recorder.as_mut() {
             r.sync().map_err(|e| e.to_string())?;
         }
-        session::export_session(&dir, to).map_err(|e| e.to_string())
+        // A new folder per export under the chosen one: two exports never mix, and the chosen folder
+        // may already hold earlier exports.
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "session".into());
+        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+        let mut dest = to.join(format!("{name}-export-{stamp}"));
+        let mut n = 2;
+        while dest.exists() {
+            dest = to.join(format!("{name}-export-{stamp}-{n}"));
+            n += 1;
+        }
+        session::export_session(&dir, &dest).map_err(|e| e.to_string())
     }
 }
 

@@ -249,6 +249,78 @@ pub fn open_session(dir: &Path) -> Result<LoadedSession, SessionError> {
 /// Exports a session's per-frame, per-second and per-segment CSVs, its markers, its PNG report and
 /// its `session.json` into `dest` (created if needed). Returns the files written. The session folder is only read.
 pub fn export_session(dir: &Path, dest: &Path) -> Result<Vec<PathBuf>, SessionError> {
+    export_session_with(dir, dest, false)
+}
+
+/// Why `dest` must not receive an export of the session `dir`, if it must not: it is the session itself,
+/// inside it, a session folder (or inside one), or — unless `overwrite` — an existing folder that is not
+/// empty, or a file.
+pub fn export_refusal(dir: &Path, dest: &Path, overwrite: bool) -> Option<String> {
+    // Compare real locations: `./s`, `s/` and a symlink to `s` are the same folder.
+    let canon = |p: &Path| -> PathBuf {
+        if let Ok(c) = p.canonicalize() {
+            return c;
+        }
+        match (p.parent(), p.file_name()) {
+            (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+                parent.canonicalize().map(|c| c.join(name)).unwrap_or_else(|_| p.to_path_buf())
+            }
+            _ => std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf()),
+        }
+    };
+    let (src, dst) = (canon(dir), canon(dest));
+    if dst == src {
+        return Some("that is the session itself".into());
+    }
+    if dst.starts_with(&src) {
+        return Some("that folder is inside the session".into());
+    }
+    if let Some(session) = dst.ancestors().find(|a| a.join(SESSION_FILE).is_file()) {
+        return Some(if session == dst {
+            "that folder is another session; its files would be overwritten".into()
+        } else {
+            format!("that folder is inside the session {}", session.display())
+        });
+    }
+    if dst.exists() && !dst.is_dir() {
+        return Some("that is a file, not a folder".into());
+    }
+    let non_empty = std::fs::read_dir(&dst).is_ok_and(|mut d| d.next().is_some());
+    (non_empty && !overwrite).then(|| "that folder is not empty (pass --overwrite to replace what is in it)".into())
+}
+
+/// [`export_session`], replacing a non-empty destination when `overwrite` is set: the export is written
+/// beside it under a temporary name and renamed into place only once complete, so a failed export never
+/// leaves the destination half old, half new.
+pub fn export_session_with(dir: &Path, dest: &Path, overwrite: bool) -> Result<Vec<PathBuf>, SessionError> {
+    if let Some(why) = export_refusal(dir, dest, overwrite) {
+        return Err(SessionError::Export { path: dest.to_path_buf(), message: format!("refusing: {why}") });
+    }
+    let export_err = |path: &Path, e: &dyn std::fmt::Display| SessionError::Export {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let non_empty = std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some());
+    if !non_empty {
+        return export_into(dir, dest);
+    }
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "export".into());
+    let tmp = dest.with_file_name(format!(".{name}.export-{}", std::process::id()));
+    let old = dest.with_file_name(format!(".{name}.replaced-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let files = export_into(dir, &tmp).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&tmp);
+    })?;
+    std::fs::rename(dest, &old).map_err(|e| export_err(dest, &e))?;
+    if let Err(e) = std::fs::rename(&tmp, dest) {
+        let _ = std::fs::rename(&old, dest);
+        return Err(export_err(dest, &e));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(files.into_iter().map(|f| dest.join(f.file_name().unwrap_or_default())).collect())
+}
+
+fn export_into(dir: &Path, dest: &Path) -> Result<Vec<PathBuf>, SessionError> {
     let loaded = open_session(dir)?;
     let export_err = |path: &Path, e: &dyn std::fmt::Display| SessionError::Export {
         path: path.to_path_buf(),
