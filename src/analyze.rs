@@ -201,7 +201,8 @@ pub fn analyze_with(
     if opts.session_root.is_some() {
         report.session_dir = Some(summary.dir);
     } else {
-        let _ = std::fs::remove_dir_all(&summary.dir);
+        // The whole scratch folder, not only the session inside it: --no-session leaves nothing behind.
+        let _ = std::fs::remove_dir_all(scratch_root());
     }
     Ok(report)
 }

@@ -68,7 +68,7 @@ enum Command {
         quiet: bool,
         /// Stop after S seconds (video time; for a screen, wall-clock time — without it a screen
         /// is watched until Ctrl-C).
-        #[arg(long, value_name = "S")]
+        #[arg(long, value_name = "S", value_parser = seconds)]
         duration: Option<f64>,
         /// Screen or window only: analyse just this rectangle X,Y,W,H (pixels from its top-left corner).
         #[arg(long, value_name = "X,Y,W,H")]
@@ -116,7 +116,7 @@ struct WindowArgs {
     #[arg(long, value_name = "X,Y,W,H")]
     region: Option<emotion_monitor::source::Region>,
     /// With --screen or --window-title: stop watching after S seconds.
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = seconds)]
     duration: Option<f64>,
     /// Start recording a session as soon as frames arrive.
     #[arg(long)]
@@ -125,11 +125,21 @@ struct WindowArgs {
     #[arg(long)]
     screenshot: Option<PathBuf>,
     /// Close the window after this many seconds (the session is finished first).
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     exit_after: Option<f64>,
     /// Print one line of fps / capture→overlay latency statistics per second to stderr.
     #[arg(long)]
     stats: bool,
+}
+
+/// A number of seconds from the command line: finite, not negative, at most a year.
+fn seconds(s: &str) -> Result<f64, String> {
+    const YEAR_S: f64 = 365.0 * 24.0 * 3600.0;
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=YEAR_S).contains(&v) => Ok(v),
+        Ok(_) => Err(format!("{s} is not a number of seconds between 0 and {YEAR_S}")),
+        Err(_) => Err(format!("{s:?} is not a number of seconds")),
+    }
 }
 
 fn main() -> ExitCode {

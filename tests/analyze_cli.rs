@@ -294,3 +294,41 @@ fn a_csv_path_onto_the_input_is_refused_and_the_input_kept() {
     assert_clear_failure(&o, "refusing");
     assert_eq!(std::fs::read(&input).unwrap(), before);
 }
+
+#[test]
+fn absurd_numbers_on_the_command_line_are_refused_without_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        &["window", "--exit-after", "1e20"][..],
+        &["window", "--exit-after=-3"],
+        &["window", "--exit-after", "NaN"],
+        &["analyze", "x.mp4", "--duration", "inf"],
+    ] {
+        let o = run(args, tmp.path());
+        assert_clear_failure(&o, "seconds");
+    }
+}
+
+#[test]
+fn no_session_leaves_nothing_in_the_temporary_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = tmp.path().join("tmp");
+    std::fs::create_dir_all(&scratch).unwrap();
+    gray_png(tmp.path());
+    let o = bin()
+        .args(["analyze", "frame.png", "--csv", "out.csv", "--no-session", "--quiet"])
+        .current_dir(tmp.path())
+        .env("TMPDIR", &scratch)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tmp.path().join("out.csv").is_file());
+    // Only what the app creates (this sandbox's tooling may drop its own files in TMPDIR).
+    let left: Vec<_> = std::fs::read_dir(&scratch)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("emotion-monitor")))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
