@@ -305,14 +305,22 @@ fn analyze_screen_finds_the_faces_of_a_gallery_playing_full_screen() {
         .fold(0.0, f64::max);
     assert!(analysed > 1.0, "the window analysed no screen frames:\n{log}");
     assert!(shot.is_file(), "no screenshot:\n{log}");
+    let stored = walk(&win_sessions).into_iter().filter(|p| p.extension().is_some_and(|e| e == "jpg")).count();
+    assert_eq!(stored, 0, "the window stored screen pixels without being asked");
 
     // --- one window, by title, under a small window manager (xcap lists windows through EWMH) ---
     if !have("evilwm") {
         return common::skip("screen_xvfb: evilwm not installed (apt-get install evilwm): window capture not tested");
     }
     drop(player);
-    let wm = Command::new("evilwm").args(["-fn", "fixed"]).env("DISPLAY", &display).stderr(Stdio::null()).spawn();
-    let _wm = Reaped(wm.expect("start evilwm"));
+    let wm_log = tmp.path().join("evilwm.log");
+    let wm = Command::new("evilwm")
+        .args(["-fn", "fixed"])
+        .env("DISPLAY", &display)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&wm_log).unwrap())
+        .spawn();
+    let mut wm = Reaped(wm.expect("start evilwm"));
     std::thread::sleep(Duration::from_millis(500));
     let zoom = Command::new("ffplay")
         .args(["-x", "960", "-y", "540", "-window_title", "Zoom Meeting", "-loop", "0", "-an", "-loglevel", "error"])
@@ -323,13 +331,27 @@ fn analyze_screen_finds_the_faces_of_a_gallery_playing_full_screen() {
         .stderr(Stdio::null())
         .spawn();
     let _zoom = Reaped(zoom.expect("start ffplay"));
-    std::thread::sleep(Duration::from_secs(2));
     let opts = ScreenOptions {
         duration_s: Some(3.0),
         max_fps: 1000.0,
         ..ScreenOptions::new(ScreenTarget::Window("zoom".into()))
     };
-    let (window_fps, window_size) = rate_of(ScreenSource::open(opts).expect("open the Zoom Meeting window"));
+    // A loaded machine may take a few seconds to map the player's window.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let window = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        match ScreenSource::open(opts.clone()) {
+            Ok(src) if src.size() == (960, 540) => break src,
+            Ok(src) if Instant::now() > deadline => panic!("window size {:?}", src.size()),
+            Err(e) if Instant::now() > deadline => panic!(
+                "open the Zoom Meeting window: {e}\nevilwm exited: {:?}, said: {}",
+                wm.0.try_wait(),
+                std::fs::read_to_string(&wm_log).unwrap_or_default()
+            ),
+            _ => {}
+        }
+    };
+    let (window_fps, window_size) = rate_of(window);
     eprintln!("window capture: {}x{} {window_fps:.1}/s", window_size.0, window_size.1);
     assert_eq!(window_size, (960, 540));
     let csv3 = tmp.path().join("window.csv");
@@ -357,6 +379,13 @@ fn without_a_display_screen_capture_says_what_to_do() {
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(log.contains("no display") && log.contains("DISPLAY") && log.contains("Xvfb"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
+    // A display that is set but not there: the same advice, for windows too.
+    for spec in ["screen:0", "window:zoom"] {
+        let out = app(Some(":249")).args(["analyze", spec, "--no-session", "--csv", "/dev/null"]).output().unwrap();
+        let log = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{log}");
+        assert!(log.contains("no display") && log.contains("DISPLAY=:249"), "{spec}: {log}");
+    }
 }
 
 /// `window --screen 0`: the source is the screen and a red "watching screen 0" label is shown

@@ -174,10 +174,24 @@ fn check_display() -> Result<(), SourceError> {
     Ok(())
 }
 
+/// [`SourceError::NoDisplay`] naming the display that could not be reached.
+fn no_display(e: impl fmt::Display) -> SourceError {
+    match std::env::var("DISPLAY") {
+        Ok(d) if !d.is_empty() => SourceError::NoDisplay(format!("DISPLAY={d}: {e}")),
+        _ => SourceError::NoDisplay(e.to_string()),
+    }
+}
+
+/// True where xcap takes its Wayland path (its own test: a Wayland session or display).
+fn wayland_session() -> bool {
+    std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland")
+        || std::env::var("WAYLAND_DISPLAY").is_ok_and(|d| d.to_lowercase().contains("wayland"))
+}
+
 /// All screens, in the order `screen:N` counts them.
 pub fn list_screens() -> Result<Vec<ScreenInfo>, SourceError> {
     check_display()?;
-    let monitors = xcap::Monitor::all().map_err(|e| SourceError::NoDisplay(e.to_string()))?;
+    let monitors = xcap::Monitor::all().map_err(no_display)?;
     monitors
         .iter()
         .enumerate()
@@ -193,7 +207,7 @@ pub fn list_screens() -> Result<Vec<ScreenInfo>, SourceError> {
                     primary: m.is_primary().unwrap_or(false),
                 })
             };
-            info().map_err(|e| SourceError::NoDisplay(format!("screen {i}: {e}")))
+            info().map_err(|e| no_display(format!("screen {i}: {e}")))
         })
         .collect()
 }
@@ -205,7 +219,11 @@ pub fn list_windows() -> Result<Vec<String>, SourceError> {
 
 fn windows() -> Result<Vec<(xcap::Window, String)>, SourceError> {
     check_display()?;
-    let all = xcap::Window::all().map_err(|e| SourceError::WindowListFailed(e.to_string()))?;
+    let all = xcap::Window::all().map_err(|e| match xcap::Monitor::all() {
+        // No display at all, rather than a display without a window manager.
+        Err(d) => no_display(d),
+        Ok(_) => SourceError::WindowListFailed(e.to_string()),
+    })?;
     Ok(all
         .into_iter()
         .filter(|w| !w.is_minimized().unwrap_or(false))
@@ -259,7 +277,7 @@ impl Grabber {
                 let monitor = xcap::Monitor::all()
                     .ok()
                     .and_then(|m| m.into_iter().nth(*n as usize))
-                    .ok_or_else(|| SourceError::NoDisplay(format!("screen {n} vanished while opening")))?;
+                    .ok_or_else(|| no_display(format!("screen {n} vanished while opening")))?;
                 Ok((Grabber::Screen { monitor, region: opts.region }, opts.to_string()))
             }
             ScreenTarget::Window(wanted) => {
@@ -345,6 +363,12 @@ impl ScreenSource {
     /// cannot work fails here, not later) and starts capturing.
     pub fn open(opts: ScreenOptions) -> Result<Self, SourceError> {
         check_display()?;
+        if wayland_session() {
+            tracing::warn!(
+                "Wayland session: xcap takes every frame as a desktop-portal screenshot (slow, the desktop may ask for \
+                 permission); for 10+ frames/s log into an X11 session"
+            );
+        }
         let opened_at = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let finished = Arc::new(AtomicBool::new(false));
