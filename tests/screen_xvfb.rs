@@ -259,6 +259,15 @@ fn analyze_screen_finds_the_faces_of_a_gallery_playing_full_screen() {
     let per_frame = rows.len() as f64 / frames.len() as f64;
     assert!(per_frame <= 1.5, "one tile holds one face, found {per_frame:.2} per frame");
 
+    // --- --duration also cuts a video (at video time) ---
+    let out = app(None)
+        .args(["analyze", gallery.to_str().unwrap(), "--duration", "2", "--no-session", "--quiet", "--csv"])
+        .arg(tmp.path().join("cut.csv"))
+        .output()
+        .unwrap();
+    let log = text(&out);
+    assert!(out.status.success() && log.contains("analysed 30 of 30 frames"), "15 fps video, --duration 2:\n{log}");
+
     // --- mistakes get a message that says what to do, and exit code 1 (2: a malformed flag, from clap) ---
     let expect_error = |args: &[&str], wanted: &[&str]| {
         let out = app(Some(&display)).args(args).output().unwrap();
