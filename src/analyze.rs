@@ -64,6 +64,8 @@ pub struct AnalyzeReport {
     /// A source problem met after some frames were analysed (e.g. a truncated video): the rows
     /// before it are kept and valid.
     pub source_error: Option<String>,
+    /// Images of a folder that could not be decoded and were skipped.
+    pub skipped_inputs: u64,
 }
 
 impl fmt::Display for AnalyzeReport {
@@ -85,6 +87,9 @@ impl fmt::Display for AnalyzeReport {
         }
         if let Some(c) = &self.csv {
             writeln!(f, "csv: {}", c.display())?;
+        }
+        if self.skipped_inputs > 0 {
+            writeln!(f, "warning: {} image(s) could not be decoded and were skipped (see the log above)", self.skipped_inputs)?;
         }
         if let Some(e) = &self.source_error {
             writeln!(f, "warning: the input ended with an error; rows up to it are kept:\n  {e}")?;
@@ -170,6 +175,7 @@ pub fn analyze_with(
         session_dir: None,
         csv: opts.csv.clone(),
         source_error: None,
+        skipped_inputs: 0,
     };
     loop {
         let frame = match src.next_frame() {
@@ -195,6 +201,7 @@ pub fn analyze_with(
         recorder.push(&result)?;
     }
     bar.finish_and_clear();
+    report.skipped_inputs = src.skipped();
     report.seconds = started.elapsed().as_secs_f64();
     report.distinct_faces = pipeline.persons();
     let summary = recorder.finish()?;

@@ -189,6 +189,26 @@ fn folder_without_images_is_a_clear_error() {
 }
 
 #[test]
+fn exit_codes_for_folders_none_decodable_is_1_some_skipped_is_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("bad")).unwrap();
+    std::fs::write(tmp.path().join("bad/1.jpg"), b"\xff\xd8\xff\xe0 not really").unwrap();
+    std::fs::write(tmp.path().join("bad/2.png"), b"not a png").unwrap();
+    let o = run(&["analyze", "bad", "--no-session", "--csv", "o.csv", "--quiet"], tmp.path());
+    assert_clear_failure(&o, "none of its 2 image files");
+    assert_eq!(o.status.code(), Some(1));
+
+    std::fs::create_dir(tmp.path().join("mixed")).unwrap();
+    std::fs::copy(gray_png(tmp.path()), tmp.path().join("mixed/1.png")).unwrap();
+    std::fs::write(tmp.path().join("mixed/2.jpg"), b"\xff\xd8\xff\xe0 not really").unwrap();
+    let o = run(&["analyze", "mixed", "--no-session", "--csv", "m.csv", "--quiet"], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "partial: {}", stderr(&o));
+    assert!(stderr(&o).contains("1 image(s) could not be decoded"), "{}", stderr(&o));
+    let o = run(&["analyze", "frame.png", "--no-session", "--csv", "ok.csv", "--quiet"], tmp.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
 fn unreadable_image_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("face.jpg"), b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();

@@ -388,6 +388,63 @@ fn image_folder_skips_non_images_and_corrupt_files() {
 }
 
 #[test]
+fn image_folder_rows_name_their_photo_and_tiff_webp_gif_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    solid(6, 4, [200, 10, 10]).save(d.join("a.png")).unwrap();
+    solid(6, 4, [10, 200, 10]).save(d.join("b.tiff")).unwrap();
+    image::DynamicImage::ImageRgb8(solid(6, 4, [10, 10, 200])).to_rgba8().save(d.join("c.webp")).unwrap();
+    solid(6, 4, [250, 250, 0]).save(d.join("d.gif")).unwrap();
+    let mut src = source::open(d).unwrap();
+    let (frames, err) = drain(src.as_mut());
+    assert!(err.is_none(), "{err:?}");
+    let names: Vec<&str> = frames.iter().map(|f| &*f.source).collect();
+    assert_eq!(names, vec!["a.png", "b.tiff", "c.webp", "d.gif"], "each row names its photo");
+    let px: Vec<[u8; 3]> = frames.iter().map(|f| f.image.get_pixel(1, 1).0).collect();
+    assert_eq!(px[..3], [[200, 10, 10], [10, 200, 10], [10, 10, 200]]);
+    assert!(px[3][0] > 200 && px[3][1] > 200 && px[3][2] < 60, "gif: {:?}", px[3]);
+}
+
+#[test]
+fn exif_orientation_turns_a_sideways_phone_photo_upright() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portrait.jpg");
+    // An 8x4 JPEG whose EXIF says "rotate 90° clockwise to view" (orientation 6), as phones write.
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut jpeg).encode_image(&solid(8, 4, [128, 128, 128])).unwrap();
+    let tiff: &[u8] = &[
+        b'M', b'M', 0, 42, 0, 0, 0, 8, // big-endian TIFF header, first IFD at 8
+        0, 1, // one entry
+        0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, // Orientation, SHORT, 1 value: 6
+        0, 0, 0, 0, // no next IFD
+    ];
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(tiff);
+    let len = (app1.len() + 2) as u16;
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    std::fs::write(&path, out).unwrap();
+    let f = source::open(&path).unwrap().next_frame().unwrap().unwrap();
+    assert_eq!(f.image.dimensions(), (4, 8), "turned upright");
+}
+
+#[test]
+fn a_folder_where_no_image_decodes_is_an_error_not_an_empty_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1.jpg"), b"\xFF\xD8\xFF\xE0 garbage").unwrap();
+    std::fs::write(dir.path().join("2.png"), b"not a png").unwrap();
+    let mut src = source::open(dir.path()).unwrap();
+    let (frames, err) = drain(src.as_mut());
+    assert!(frames.is_empty());
+    let e = err.expect("an error");
+    assert!(matches!(e, SourceError::NothingDecoded { count: 2, .. }), "{e:?}");
+    assert!(e.to_string().contains("none of its 2 image files"), "{e}");
+}
+
+#[test]
 fn image_folder_fps_sets_timestamps() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..3 {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::{Frame, FrameSource, SourceError, display_name, io_error};
 
 /// File extensions read as images (case-insensitive); the formats the `image` crate is built with.
-pub const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
+pub const IMAGE_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "gif"];
 
 /// Rate assumed for an image folder when the caller gives none: one image per second, so
 /// that `timestamp_s` equals the image's position in the folder. Frames extracted from a
@@ -35,6 +35,7 @@ pub struct ImageFolderSource {
     fps: f64,
     name: Arc<str>,
     skipped_unreadable: u64,
+    decoded: u64,
 }
 
 impl ImageFolderSource {
@@ -73,7 +74,15 @@ impl ImageFolderSource {
         }
         files.sort();
         let fps = if fps.is_finite() && fps > 0.0 { fps } else { DEFAULT_IMAGE_FPS };
-        Ok(Self { name: display_name(dir), dir: dir.to_path_buf(), files, next: 0, fps, skipped_unreadable: 0 })
+        Ok(Self {
+            name: display_name(dir),
+            dir: dir.to_path_buf(),
+            files,
+            next: 0,
+            fps,
+            skipped_unreadable: 0,
+            decoded: 0,
+        })
     }
 
     /// The image files found, in the order they are read.
@@ -94,12 +103,15 @@ impl FrameSource for ImageFolderSource {
             self.next += 1;
             match read_rgb(path) {
                 Ok(image) => {
+                    self.decoded += 1;
+                    // Each row names its photo, relative to the folder.
+                    let name = path.strip_prefix(&self.dir).unwrap_or(path).to_string_lossy();
                     return Ok(Some(Frame {
                         image,
                         index,
                         timestamp_s: index as f64 / self.fps,
                         captured_at: Instant::now(),
-                        source: self.name.clone(),
+                        source: Arc::from(name.as_ref()),
                     }));
                 }
                 Err(e) => {
@@ -109,7 +121,14 @@ impl FrameSource for ImageFolderSource {
                 }
             }
         }
+        if self.decoded == 0 && self.skipped_unreadable > 0 {
+            return Err(SourceError::NothingDecoded { dir: self.dir.clone(), count: self.skipped_unreadable });
+        }
         Ok(None)
+    }
+
+    fn skipped(&self) -> u64 {
+        self.skipped_unreadable
     }
 
     /// The number of image files, including any that turn out unreadable.
@@ -174,15 +193,19 @@ impl FrameSource for SingleImageSource {
     }
 }
 
-/// Decodes any supported image (grey, RGBA, 16-bit…) to 8-bit RGB. The format is guessed
-/// from the content, not the extension, so a PNG named `.jpg` still works.
+/// Decodes any supported image (JPEG, PNG, BMP, TIFF, WebP, the first frame of a GIF; grey, RGBA,
+/// 16-bit…) to 8-bit RGB, turned upright by its EXIF orientation. The format is guessed from the content,
+/// not the extension, so a PNG named `.jpg` still works.
 fn read_rgb(path: &Path) -> Result<image::RgbImage, SourceError> {
     let reader = image::ImageReader::open(path)
         .map_err(|e| io_error(path, e))?
         .with_guessed_format()
         .map_err(|e| io_error(path, e))?;
-    let image = reader
-        .decode()
-        .map_err(|e| SourceError::UnreadableImage { path: path.to_path_buf(), detail: e.to_string() })?;
+    let unreadable = |e: image::ImageError| SourceError::UnreadableImage { path: path.to_path_buf(), detail: e.to_string() };
+    // Phones store portraits sideways with an EXIF orientation; faces must be upright for the detector.
+    let mut decoder = reader.into_decoder().map_err(unreadable)?;
+    let orientation = image::ImageDecoder::orientation(&mut decoder).unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(unreadable)?;
+    image.apply_orientation(orientation);
     Ok(image.into_rgb8())
 }

@@ -55,6 +55,10 @@ pub trait FrameSource: Send {
     fn name(&self) -> &str;
     /// Nominal frame rate (average for variable-frame-rate video), when known.
     fn fps(&self) -> Option<f64>;
+    /// Inputs skipped so far because they could not be read (images of a folder); 0 for a stream.
+    fn skipped(&self) -> u64 {
+        0
+    }
 }
 
 /// Everything a user can hit while opening or reading a source. Each message names the file
@@ -94,6 +98,11 @@ pub enum SourceError {
 
     #[error("{path}: cannot decode the image ({detail}) — the file is damaged or not really an image")]
     UnreadableImage { path: PathBuf, detail: String },
+
+    #[error(
+        "{dir}: none of its {count} image files could be decoded (damaged, or not really images) — nothing was analysed"
+    )]
+    NothingDecoded { dir: PathBuf, count: u64 },
 
     #[error(
         "`{program}` was not found ({detail}) — videos are decoded with ffmpeg: install it (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)"
