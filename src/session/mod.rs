@@ -100,6 +100,10 @@ pub struct SessionInfo {
     /// tracker has seen it several times, so one-frame false detections are not counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persons: Option<u64>,
+    /// The process recording the session, so that a session left `recording` by a crash (or a kill)
+    /// can be told from one still being recorded, and marked `interrupted` when opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     #[serde(flatten)]
     pub meta: SessionMeta,
 }
@@ -242,8 +246,32 @@ pub fn open_session(dir: &Path) -> Result<LoadedSession, SessionError> {
     for m in &markers {
         tl.push_marker(m.clone());
     }
+    let mut info = info;
+    if info.status == "recording" && !recorder_alive(info.pid) {
+        // Left `recording` by a crash: say so in the folder itself (best effort: it may be read-only).
+        info.status = "interrupted".to_string();
+        info.duration_s = seconds.last().map(|r| (r.second + 1) as f64);
+        if let Err(e) = recorder::write_info(dir, &info) {
+            tracing::warn!("{}: could not mark the session interrupted: {e}", dir.display());
+        }
+        let report = dir.join(REPORT_FILE);
+        let segments = timeline::segments_from(&seconds, &markers);
+        if let Err(e) = report::export_report_png(&tl, &segments, &format!("{} (interrupted)", info.name), &report) {
+            tracing::warn!("{e}");
+        }
+    }
     let interrupted = info.status != "finished";
     Ok(LoadedSession { dir: dir.to_path_buf(), info, seconds, markers, segments, timeline: tl, interrupted })
+}
+
+/// Whether the process that started recording a session is still running (this process, or a live
+/// PID on a system with /proc). Without a PID (sessions from older versions) it is taken as gone.
+fn recorder_alive(pid: Option<u32>) -> bool {
+    match pid {
+        Some(p) if p == std::process::id() => true,
+        Some(p) => Path::new("/proc").join(p.to_string()).exists(),
+        None => false,
+    }
 }
 
 /// Exports a session's per-frame, per-second and per-segment CSVs, its markers, its PNG report and

@@ -113,7 +113,7 @@ fn slug(name: &str) -> String {
     if s.is_empty() { "session".to_string() } else { s }
 }
 
-fn write_info(dir: &Path, info: &SessionInfo) -> Result<(), SessionError> {
+pub(crate) fn write_info(dir: &Path, info: &SessionInfo) -> Result<(), SessionError> {
     let path = dir.join(SESSION_FILE);
     let tmp = dir.join("session.json.tmp");
     let werr = |source| SessionError::Write { path: path.clone(), source };
@@ -162,12 +162,17 @@ impl Recorder {
             finished_at: None,
             duration_s: None,
             persons: None,
+            pid: Some(std::process::id()),
             meta,
         };
         write_info(&dir, &info)?;
         let frames = Appender::create(dir.join(FRAMES_FILE), csvio::FRAMES_HEADER)?;
         let seconds = Appender::create(dir.join(SECONDS_FILE), csvio::SECONDS_HEADER)?;
         let markers = Appender::create(dir.join(MARKERS_FILE), csvio::MARKERS_HEADER)?;
+        // The folder's entries themselves must survive a power cut, not only the files' contents.
+        if let Err(source) = File::open(&dir).and_then(|d| d.sync_all()) {
+            return Err(SessionError::Write { path: dir, source });
+        }
         tracing::info!(dir = %dir.display(), "session started");
         Ok(Self {
             dir,
