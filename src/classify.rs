@@ -35,6 +35,8 @@ pub struct Classifier {
     provider: Provider,
     /// Reused input buffer, grown to the largest batch seen.
     batch: Vec<f32>,
+    /// The model takes one face per run (exported with a fixed batch of 1).
+    face_by_face: bool,
 }
 
 fn tensor_shape(t: &ValueType) -> Option<Vec<i64>> {
@@ -64,6 +66,17 @@ impl Classifier {
         if ishape.len() != 4 || ishape[1..] != [1, 48, 48] {
             return Err(contract(format!("its input has shape {ishape:?}")));
         }
+        // A model exported with a fixed batch of one is run face by face; any other fixed batch cannot
+        // take the number of faces a frame happens to have.
+        let face_by_face = match ishape[0] {
+            1 => true,
+            n if n > 1 => {
+                return Err(contract(format!(
+                    "its input has a fixed batch of {n} (shape {ishape:?}); export it with a dynamic batch dimension"
+                )));
+            }
+            _ => false,
+        };
         let oshape = tensor_shape(out.dtype()).ok_or_else(|| contract("its output is not a tensor".into()))?;
         if oshape.len() != 2 || oshape[1] != EMOTIONS.len() as i64 {
             return Err(contract(format!("its output has shape {oshape:?}")));
@@ -78,7 +91,7 @@ impl Classifier {
             return Err(contract(format!("its labels are {labels:?}")));
         }
         let input = inp.name().to_string();
-        Ok(Self { session, path: path.to_path_buf(), input, provider, batch: Vec::new() })
+        Ok(Self { session, path: path.to_path_buf(), input, provider, batch: Vec::new(), face_by_face })
     }
 
     /// The execution provider this model runs on.
@@ -95,6 +108,13 @@ impl Classifier {
     pub fn logits(&mut self, crops: &[GrayImage]) -> Result<Vec<Probs>, ModelError> {
         if crops.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.face_by_face && crops.len() > 1 {
+            let mut out = Vec::with_capacity(crops.len());
+            for c in crops.chunks(1) {
+                out.extend(self.logits(c)?);
+            }
+            return Ok(out);
         }
         let n = crops.len();
         let px = (CROP * CROP) as usize;
@@ -126,8 +146,12 @@ impl Classifier {
     }
 }
 
-/// Numerically stable softmax.
+/// Numerically stable softmax. Logits that are not all finite (a broken model) give the uniform
+/// distribution — "no information" — rather than NaN probabilities that would poison every average.
 pub fn softmax(logits: &Probs) -> Probs {
+    if !logits.iter().all(|l| l.is_finite()) {
+        return [1.0 / logits.len() as f32; 7];
+    }
     let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut out = logits.map(|l| (l - m).exp());
     let s: f32 = out.iter().sum();
@@ -150,5 +174,13 @@ mod tests {
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         assert_eq!(argmax(&p), 6);
         assert!(p[2] > p[1] && p[1] > p[0]);
+    }
+
+    #[test]
+    fn non_finite_logits_give_a_uniform_distribution_not_nan() {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let p = softmax(&[0.0, 1.0, bad, 0.0, 0.0, 0.0, 0.0]);
+            assert!(p.iter().all(|v| (v - 1.0 / 7.0).abs() < 1e-6), "{p:?}");
+        }
     }
 }

@@ -238,6 +238,7 @@ fn emotion_model_of_the_wrong_shape_is_refused_with_the_expected_contract() {
         ("emotion_wrong_shape.onnx", "[N,1,48,48]"),
         ("emotion_no_labels.onnx", "labels"),
         ("emotion_wrong_labels.onnx", "labels"),
+        ("emotion_batch4.onnx", "fixed batch of 4"),
     ] {
         let models = with_emotion_model(tmp.path(), &fixtures.join(file));
         let img = gray_png(tmp.path());
@@ -351,4 +352,19 @@ fn no_session_leaves_nothing_in_the_temporary_folder() {
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("emotion-monitor")))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn an_emotion_model_with_a_fixed_batch_of_one_runs_face_by_face() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut c = emotion_monitor::classify::Classifier::open(
+        &fixtures.join("emotion_batch1.onnx"),
+        emotion_monitor::runtime::Device::Cpu,
+        1,
+    )
+    .expect("a batch-1 model is accepted");
+    let crops = vec![image::GrayImage::from_pixel(48, 48, image::Luma([90])); 3];
+    let probs = c.classify(&crops).expect("three faces in one frame");
+    assert_eq!(probs.len(), 3);
+    assert!(probs.iter().all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-4));
 }
