@@ -392,12 +392,13 @@ impl ScreenSource {
                 let _ = thread.join();
                 return Err(e);
             }
-            Err(_) => {
+            Err(e) => {
                 stop.store(true, Ordering::Relaxed);
-                return Err(SourceError::ScreenFailed {
-                    target: label,
-                    detail: format!("no picture within {} s", OPEN_TIMEOUT.as_secs()),
-                });
+                let detail = match e {
+                    RecvTimeoutError::Timeout => format!("no picture within {} s", OPEN_TIMEOUT.as_secs()),
+                    RecvTimeoutError::Disconnected => "the capture thread stopped before the first picture".into(),
+                };
+                return Err(SourceError::ScreenFailed { target: label, detail });
             }
         };
         tracing::info!("{} opened: {}x{}, at most {max_fps} captures/s", opened.name, opened.size.0, opened.size.1);
@@ -502,7 +503,8 @@ fn capture_thread(
     let mut announced = false;
     while !stop.load(Ordering::Relaxed) {
         let requested = Instant::now();
-        if duration.is_some_and(|d| requested.duration_since(opened_at) >= d) {
+        // The first picture is always taken: it is what tells the opener that capturing works.
+        if announced && duration.is_some_and(|d| requested.duration_since(opened_at) >= d) {
             finished.store(true, Ordering::SeqCst);
             break;
         }
