@@ -177,10 +177,36 @@ fn session_buttons_start_pause_mark_and_stop() {
     h.run_ok();
     assert_eq!(h.query_all_by_label_contains("Marker \"quiz\"").count(), 2, "the M hotkey sets a second marker");
 
+    // Export runs on a worker: the window goes on at once and says when it is done, in a new folder.
+    let exports = dir.path().join("exports");
+    h.state_mut().apply(Action::Export(exports.clone()));
+    h.run_ok();
+    h.get_by_label_contains("Exporting to");
+    wait_for_label(&mut h, "Exported 6 file(s)");
+    let made: Vec<_> = std::fs::read_dir(&exports).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(made[0].join("frames.csv").is_file() && made[0].join("report.png").is_file());
+
+    // Stop returns at once; the report is written on a worker, and the window says when it is saved.
     h.get_by_label("Stop").click();
     h.run_ok();
     assert!(matches!(h.state().session_state(), SessionState::Finished { .. }));
     h.get_by_label("Start");
+    wait_for_label(&mut h, "Session saved in");
+    assert!(session_dir.join("report.png").is_file());
+    assert!(session_dir.join("segments.csv").is_file());
+}
+
+/// Runs the UI until a label containing `text` shows up (a worker's report), for at most 10 s.
+fn wait_for_label(h: &mut Harness<'static, EmotionApp>, text: &str) {
+    for _ in 0..200 {
+        h.run_ok();
+        if h.query_by_label_contains(text).is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no label containing {text:?} within 10 s");
 }
 
 #[test]

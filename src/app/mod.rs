@@ -300,6 +300,52 @@ pub struct EmotionApp {
     stats: UiStats,
     exit: Option<ExitPlan>,
     marker_count: u32,
+    /// Slow work (finishing a session, exporting one) runs on its own threads and reports here.
+    jobs: Jobs,
+    /// To wake the UI when a job is done (known from the first frame on).
+    ctx: Option<egui::Context>,
+}
+
+/// A finished background job.
+enum JobDone {
+    Finished { dir: PathBuf, result: Result<String, String> },
+    Exported { to: PathBuf, result: Result<usize, String> },
+}
+
+struct Jobs {
+    tx: crossbeam_channel::Sender<JobDone>,
+    rx: crossbeam_channel::Receiver<JobDone>,
+    running: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Jobs {
+    fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Self { tx, rx, running: Vec::new() }
+    }
+
+    /// Runs `work` on a thread named `name`; its result comes back through `rx` (and wakes the UI).
+    fn spawn(&mut self, ctx: Option<egui::Context>, name: &str, work: impl FnOnce() -> JobDone + Send + 'static) {
+        self.running.retain(|h| !h.is_finished());
+        let tx = self.tx.clone();
+        let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
+            let _ = tx.send(work());
+            if let Some(ctx) = ctx {
+                ctx.request_repaint();
+            }
+        });
+        match spawned {
+            Ok(h) => self.running.push(h),
+            Err(e) => tracing::error!("cannot start the {name} thread: {e}"),
+        }
+    }
+
+    /// Waits for every job (the window is closing: a session must be finished before the process ends).
+    fn join_all(&mut self) {
+        for h in self.running.drain(..) {
+            let _ = h.join();
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -330,6 +376,7 @@ impl EmotionApp {
             crate::source::list_cameras().map_err(|e: SourceError| e.to_string())
         };
         let mut app = Self::build(opts, live, shared, feed, cameras);
+        app.ctx = Some(ctx.clone());
         if let Some(e) = startup_error {
             app.notify(e, true);
         }
@@ -378,6 +425,8 @@ impl EmotionApp {
             stats: UiStats::new(),
             exit,
             marker_count: 0,
+            jobs: Jobs::new(),
+            ctx: None,
             opts,
         };
         if let Some(dir) = app.opts.view_session.clone() {
@@ -503,10 +552,18 @@ impl EmotionApp {
                 }
             }
             Action::Export(to) => {
-                let result = self.shared.lock_session().export_csv(&to);
-                match result {
-                    Ok(files) => {
-                        self.notify(format!("Exported {} CSV file(s) to {}", files.len(), to.display()), false)
+                // Only the flush happens under the session lock; copying a long session's files runs
+                // on a worker, so neither the window nor the analysis waits for it.
+                let plan = self.shared.lock_session().export_plan(&to);
+                match plan {
+                    Ok((dir, dest)) => {
+                        self.notify(format!("Exporting to {} …", dest.display()), false);
+                        self.jobs.spawn(self.ctx.clone(), "export", move || JobDone::Exported {
+                            result: crate::session::export_session(&dir, &dest)
+                                .map(|files| files.len())
+                                .map_err(|e| e.to_string()),
+                            to: dest,
+                        });
                     }
                     Err(e) => self.notify(format!("Export failed: {e}"), true),
                 }
@@ -561,29 +618,57 @@ impl EmotionApp {
         }
     }
 
+    /// Stops the session at once; its last second, segments and report are written on a worker.
     fn stop_session(&mut self) {
         let SessionState::Recording { dir, .. } = &self.session else { return };
         let dir = dir.clone();
         let elapsed = self.session.elapsed();
         self.shared.paused.store(false, std::sync::atomic::Ordering::SeqCst);
-        let finished = self.shared.lock_session().stop();
-        let summary = match finished {
-            Ok(s) => {
-                self.notify(format!("Session saved in {}", dir.display()), false);
-                s
+        let recorder = self.shared.lock_session().take_recorder();
+        self.session = SessionState::Finished { dir: dir.clone(), elapsed, summary: "writing the report…".into() };
+        let Some(recorder) = recorder else { return };
+        self.jobs.spawn(self.ctx.clone(), "finish-session", move || JobDone::Finished {
+            dir,
+            result: recording::finish(recorder),
+        });
+    }
+
+    fn on_job_done(&mut self, done: JobDone) {
+        match done {
+            JobDone::Finished { dir, result } => {
+                let summary = match result {
+                    Ok(s) => {
+                        self.notify(format!("Session saved in {}", dir.display()), false);
+                        s
+                    }
+                    Err(e) => {
+                        self.notify(format!("Session stopped, but finishing it failed: {e}"), true);
+                        String::new()
+                    }
+                };
+                if let SessionState::Finished { dir: d, summary: s, .. } = &mut self.session
+                    && *d == dir
+                {
+                    *s = summary;
+                }
             }
-            Err(e) => {
-                self.notify(format!("Session stopped, but finishing it failed: {e}"), true);
-                String::new()
+            JobDone::Exported { to, result: Ok(n) } => {
+                self.notify(format!("Exported {n} file(s) to {}", to.display()), false)
             }
-        };
-        self.session = SessionState::Finished { dir, elapsed, summary };
+            JobDone::Exported { result: Err(e), .. } => self.notify(format!("Export failed: {e}"), true),
+        }
     }
 
     /// Takes status events and the newest frame from the workers.
     fn poll(&mut self, ctx: &egui::Context) {
+        if self.ctx.is_none() {
+            self.ctx = Some(ctx.clone());
+        }
         while let Ok(ev) = self.feed.events.try_recv() {
             self.on_event(ev);
+        }
+        while let Ok(done) = self.jobs.rx.try_recv() {
+            self.on_job_done(done);
         }
         let recording_error = self.shared.lock_session().take_error();
         if let Some(e) = recording_error {
@@ -926,5 +1011,6 @@ impl Drop for EmotionApp {
     /// Closing the window finishes the session, so its report is written.
     fn drop(&mut self) {
         self.stop_session();
+        self.jobs.join_all();
     }
 }

@@ -133,10 +133,8 @@ impl SessionSlot {
 
     /// Finishes the session (writes its CSVs and report); returns a one-line summary.
     pub fn stop(&mut self) -> Result<String, String> {
-        let Some(recorder) = self.recorder.take() else { return Err("no session is running".into()) };
-        self.finished_timeline = Some(recorder.timeline().clone());
-        let summary = recorder.finish().map_err(|e| e.to_string())?;
-        Ok(summary_text(&summary))
+        let Some(recorder) = self.take_recorder() else { return Err("no session is running".into()) };
+        finish(recorder)
     }
 
     /// The first recording error since the last call, if any.
@@ -159,8 +157,23 @@ impl SessionSlot {
         self.recorder.as_ref().map(Recorder::timeline).or(self.finished_timeline.as_ref())
     }
 
-    /// Exports the session (CSVs, markers, report, session.json) into the folder `to`.
+    /// Exports the session (CSVs, markers, report, session.json) into a new folder under `to`.
     pub fn export_csv(&mut self, to: &Path) -> Result<Vec<PathBuf>, String> {
+        let (dir, dest) = self.export_plan(to)?;
+        session::export_session(&dir, &dest).map_err(|e| e.to_string())
+    }
+
+    /// Takes the running session's recorder out, for finishing it off this lock (and off the UI
+    /// thread): the timeline stays readable here meanwhile.
+    pub fn take_recorder(&mut self) -> Option<Recorder> {
+        let recorder = self.recorder.take()?;
+        self.finished_timeline = Some(recorder.timeline().clone());
+        Some(recorder)
+    }
+
+    /// Where an export to `to` goes: (the session folder, a new folder under `to`), after putting what
+    /// was recorded on disk. The copying itself needs no lock.
+    pub fn export_plan(&mut self, to: &Path) -> Result<(PathBuf, PathBuf), String> {
         let Some(dir) = self.dir.clone() else { return Err("no session yet: start one first".into()) };
         if let Some(r) = self.recorder.as_mut() {
             r.sync().map_err(|e| e.to_string())?;
@@ -175,7 +188,7 @@ impl SessionSlot {
             dest = to.join(format!("{name}-export-{stamp}-{n}"));
             n += 1;
         }
-        session::export_session(&dir, &dest).map_err(|e| e.to_string())
+        Ok((dir, dest))
     }
 }
 
@@ -189,6 +202,11 @@ pub fn save_jpeg(frame: &Frame, path: &Path) -> Result<(), String> {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, 85)
         .encode_image(&frame.image)
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Finishes a recorder taken out with [`SessionSlot::take_recorder`]; returns a one-line summary.
+pub fn finish(recorder: Recorder) -> Result<String, String> {
+    recorder.finish().map(|s| summary_text(&s)).map_err(|e| e.to_string())
 }
 
 fn summary_text(s: &SessionSummary) -> String {
