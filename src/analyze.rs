@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -66,7 +67,12 @@ pub struct AnalyzeReport {
     pub source_error: Option<String>,
     /// Images of a folder that could not be decoded and were skipped.
     pub skipped_inputs: u64,
+    /// Stopped by Ctrl-C (SIGINT) before the end of the input; what was analysed is saved.
+    pub interrupted: bool,
 }
+
+/// Set by the Ctrl-C handler.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 impl fmt::Display for AnalyzeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -87,6 +93,9 @@ impl fmt::Display for AnalyzeReport {
         }
         if let Some(c) = &self.csv {
             writeln!(f, "csv: {}", c.display())?;
+        }
+        if self.interrupted {
+            writeln!(f, "stopped by Ctrl-C: everything analysed until then is saved")?;
         }
         if self.skipped_inputs > 0 {
             writeln!(f, "warning: {} image(s) could not be decoded and were skipped (see the log above)", self.skipped_inputs)?;
@@ -176,11 +185,24 @@ pub fn analyze_with(
         csv: opts.csv.clone(),
         source_error: None,
         skipped_inputs: 0,
+        interrupted: false,
     };
+    // Ctrl-C ends the analysis like the end of the input: the session is finished and the rows kept
+    // (the usual way to stop watching a screen without --duration).
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     loop {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            report.interrupted = true;
+            break;
+        }
         let frame = match src.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break,
+            // A Ctrl-C from a terminal also stops ffmpeg: that is not a damaged input.
+            Err(_) if INTERRUPTED.load(Ordering::SeqCst) => {
+                report.interrupted = true;
+                break;
+            }
             Err(e) if report.frames_decoded > 0 => {
                 report.source_error = Some(e.to_string());
                 break;
@@ -220,7 +242,13 @@ fn scratch_root() -> PathBuf {
 
 fn model_description(pipeline: &Pipeline, cfg: &PipelineConfig) -> String {
     let acc = pipeline.classifier().metadata("test_accuracy").unwrap_or_else(|| "?".into());
-    format!("{} (test accuracy {acc}); detector {}", cfg.emotion_model.display(), cfg.detector.as_str())
+    // The execution provider too, with why CUDA was not used (the window's sessions say the same).
+    format!(
+        "{} (test accuracy {acc}); detector {}; on {}",
+        cfg.emotion_model.display(),
+        cfg.detector.as_str(),
+        pipeline.provider()
+    )
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {

@@ -178,8 +178,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let limits = emotion_monitor::analyze::InputOptions { duration_s: duration, region };
             let report = emotion_monitor::analyze::analyze_with(&cfg, &opts, &limits)?;
             eprintln!("{report}");
-            // 2: partial — a damaged video analysed up to the damage, or some images skipped.
-            Ok(if report.source_error.is_some() || report.skipped_inputs > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+            // 2: partial — a damaged video analysed up to the damage, some images skipped, or Ctrl-C.
+            let partial = report.source_error.is_some() || report.skipped_inputs > 0 || report.interrupted;
+            Ok(if partial { ExitCode::from(2) } else { ExitCode::SUCCESS })
         }
         Some(Command::Cameras) => {
             let cams = emotion_monitor::source::camera::list_cameras().context("listing cameras")?;

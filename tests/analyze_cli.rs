@@ -368,3 +368,39 @@ fn an_emotion_model_with_a_fixed_batch_of_one_runs_face_by_face() {
     assert_eq!(probs.len(), 3);
     assert!(probs.iter().all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-4));
 }
+
+#[test]
+fn ctrl_c_finishes_the_session_and_keeps_what_was_analysed() {
+    if !ffmpeg_or_skip("ctrl-c") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("long.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "120"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = bin()
+        .args(["analyze", "long.mp4", "--quiet", "--sessions", "s", "--detector", "blazeface"])
+        .current_dir(tmp.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "partial: {err}");
+    assert!(err.contains("stopped by Ctrl-C"), "{err}");
+    let session = std::fs::read_dir(tmp.path().join("s")).unwrap().flatten().next().unwrap().path();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(session.join("session.json")).unwrap()).unwrap();
+    assert_eq!(info["status"], "finished");
+    let seconds = std::fs::read_to_string(session.join("seconds.csv")).unwrap();
+    assert!(seconds.lines().count() > 2, "seconds analysed before Ctrl-C are kept: {seconds}");
+    assert!(session.join("report.png").is_file());
+}
