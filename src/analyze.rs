@@ -69,6 +69,8 @@ pub struct AnalyzeReport {
     pub skipped_inputs: u64,
     /// Stopped by Ctrl-C (SIGINT) before the end of the input; what was analysed is saved.
     pub interrupted: bool,
+    /// CenterFace scene passes run (the rest of the frames had BlazeFace only).
+    pub scene_passes: u64,
 }
 
 /// Set by the Ctrl-C handler.
@@ -88,6 +90,7 @@ impl fmt::Display for AnalyzeReport {
             self.face_rows,
             self.distinct_faces
         )?;
+        writeln!(f, "{} scene passes (CenterFace); the other frames had the fast pass only", self.scene_passes)?;
         if let Some(d) = &self.session_dir {
             writeln!(f, "session: {}", d.display())?;
         }
@@ -186,6 +189,7 @@ pub fn analyze_with(
         source_error: None,
         skipped_inputs: 0,
         interrupted: false,
+        scene_passes: 0,
     };
     // Ctrl-C ends the analysis like the end of the input: the session is finished and the rows kept
     // (the usual way to stop watching a screen without --duration).
@@ -226,6 +230,7 @@ pub fn analyze_with(
     report.skipped_inputs = src.skipped();
     report.seconds = started.elapsed().as_secs_f64();
     report.distinct_faces = pipeline.persons();
+    report.scene_passes = pipeline.scene_passes();
     let summary = recorder.finish()?;
     if opts.session_root.is_some() {
         report.session_dir = Some(summary.dir);

@@ -133,6 +133,11 @@ impl Pipeline {
         self.detector.choice()
     }
 
+    /// CenterFace scene passes run so far.
+    pub fn scene_passes(&self) -> u64 {
+        self.detector.scene_passes()
+    }
+
     /// Persons the tracker has given an ID so far.
     pub fn persons(&self) -> u64 {
         self.tracker.persons()

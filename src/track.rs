@@ -315,10 +315,13 @@ impl Tracker {
                 continue;
             }
             if pass.scene {
+                // Looked for and not found: no more scene passes on this face's account.
                 t.scene_missed = true;
+                t.needs_scene = false;
             }
             if t.fast {
-                if !pass.scene && t_s - t.last_seen_s <= cfg.grace_s {
+                // Lost by the fast pass: one scene pass looks for it (not one per frame while it is away).
+                if !pass.scene && !t.scene_missed && t_s - t.last_seen_s <= cfg.grace_s {
                     t.needs_scene = true;
                 }
             } else if !pass.scene && !t.scene_missed && t_s - t.last_seen_s <= cfg.grace_s.max(4.5) {
@@ -517,6 +520,11 @@ mod tests {
         assert!(!tr.wants_scene());
         assert!(tr.associate(4.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false }).is_empty());
         assert!(tr.wants_scene());
+        // The scene pass does not find it either (the student left): no scene pass on every later frame.
+        tr.associate(5.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: true });
+        assert!(!tr.wants_scene());
+        tr.associate(6.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false });
+        assert!(!tr.wants_scene(), "one scene pass per loss, not one per frame");
     }
 
     #[test]

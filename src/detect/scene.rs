@@ -93,6 +93,7 @@ pub struct SceneDetector {
     cfg: SceneConfig,
     next_scene_s: Option<f64>,
     interval_s: f64,
+    scene_passes: u64,
 }
 
 impl SceneDetector {
@@ -106,11 +107,16 @@ impl SceneDetector {
         let mode = if choice == DetectorChoice::Tiled { DetectMode::Tiled { tile: 256 } } else { DetectMode::Single };
         let low = if choice == DetectorChoice::Tiled { cfg.min_score } else { cfg.low_score };
         blazeface.set_config(super::DetectorConfig { mode, min_score: low, ..*blazeface.config() });
-        Self { choice, blazeface, centerface, cfg, next_scene_s: None, interval_s: cfg.min_interval_s }
+        Self { choice, blazeface, centerface, cfg, next_scene_s: None, interval_s: cfg.min_interval_s, scene_passes: 0 }
     }
 
     pub fn choice(&self) -> DetectorChoice {
         self.choice
+    }
+
+    /// CenterFace passes run so far (what the scene schedule costs).
+    pub fn scene_passes(&self) -> u64 {
+        self.scene_passes
     }
 
     pub fn config(&self) -> &SceneConfig {
@@ -151,6 +157,7 @@ impl SceneDetector {
             return Ok(Pass { detections: fast, fast: n, scene: self.choice != DetectorChoice::Auto });
         };
         let found = cf.detect(frame, self.cfg.max_side, self.cfg.low_score)?;
+        self.scene_passes += 1;
         let (fast, extra) = merge_passes(fast, suppress_same_faces(found), self.cfg.min_score);
         let fast_n = fast.len();
         if self.choice == DetectorChoice::Auto {
