@@ -1,13 +1,92 @@
 #!/usr/bin/env bash
 # One-time (idempotent) set-up on Debian/Ubuntu: system packages, the ONNX Runtime library, and
 # (with --training) the Python environment of training/. Safe to run again; does nothing twice.
+#   --training    also the Python environment of training/
+#   --gpu         also the GPU build of ONNX Runtime and the CUDA 13 / cuDNN 9 libraries it needs (PyPI wheels,
+#                 ~1.57 GB download, ~2.5 GB in third_party/onnxruntime-gpu); automatic when an NVIDIA GPU is
+#                 present (`nvidia-smi` works, or /proc/driver/nvidia exists)
+#   --no-gpu      never the GPU stack, even on an NVIDIA machine
+#   --print-plan  print what would be fetched (GPU decision, wheels, libraries) and exit; installs and fetches nothing
+#                 (SETUP_DRY_RUN=1 does the same)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.31.1
 ORT_SHA256=""   # filled below from the wheel we actually fetched; printed for the record
-want_training=0
-[[ "${1:-}" == "--training" ]] && want_training=1
+want_training=0 gpu_flag=auto print_plan=0
+[[ "${SETUP_DRY_RUN:-0}" == 1 ]] && print_plan=1
+for arg in "$@"; do
+  case $arg in
+    --training) want_training=1 ;;
+    --gpu) gpu_flag=yes ;;
+    --no-gpu) gpu_flag=no ;;
+    --print-plan) print_plan=1 ;;
+    *) echo "setup: unknown option $arg (known: --training --gpu --no-gpu --print-plan)" >&2; exit 2 ;;
+  esac
+done
+
+# --- the GPU stack: ONNX Runtime's CUDA build and the NVIDIA runtime wheels it needs ---------------
+# onnxruntime-gpu 1.31.1 is built for CUDA 13 and cuDNN 9: its libonnxruntime_providers_cuda.so NEEDs
+# libcublasLt.so.13, libcublas.so.13, libcurand.so.10, libcudart.so.13 and the driver's libcuda.so.1, and opens
+# libcudnn.so.9, libcufft.so.12 and libnvrtc.so.13 at run time. The wheels are the set its own extras name
+# (`onnxruntime-gpu[cuda,cudnn]`: nvidia-cuda-runtime, -cuda-nvrtc, -cufft, -curand ~=13/12/10, nvidia-cudnn-cu13 9)
+# plus their dependencies (nvidia-cublas, nvidia-nvjitlink), pinned to what pip resolved for it on 2026-11-29.
+# CUDA 13 needs NVIDIA driver 580 or newer. Format: wheel==version  libraries taken from it (basename globs).
+GPU_DIR=third_party/onnxruntime-gpu
+GPU_WHEELS=(
+  "onnxruntime-gpu==$ORT_VERSION      libonnxruntime.so.$ORT_VERSION libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so"
+  "nvidia-cuda-runtime==13.5.37       libcudart.so.13"
+  "nvidia-cublas==13.10.0.20          libcublas.so.13 libcublasLt.so.13"
+  "nvidia-curand==10.4.5.25           libcurand.so.10"
+  "nvidia-cufft==12.5.0.14            libcufft.so.12"
+  "nvidia-nvjitlink==13.5.37          libnvJitLink.so.13"
+  "nvidia-cuda-nvrtc==13.5.37         libnvrtc.so.13 libnvrtc-builtins.so.13.*"
+  "nvidia-cudnn-cu13==9.28.1.4        libcudnn*.so.9"
+)
+# manylinux tags the NVIDIA wheels use (pip --platform takes exact tags)
+PLATFORMS=(manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64
+           manylinux_2_12_x86_64 manylinux2010_x86_64 manylinux_2_5_x86_64 manylinux1_x86_64)
+
+# Prints why this machine counts as an NVIDIA one; fails when it does not. SETUP_NVIDIA_PROC: for tests.
+nvidia_present() {
+  local out
+  if command -v nvidia-smi >/dev/null 2>&1 \
+     && out=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null) && [[ -n $out ]]; then
+    echo "nvidia-smi: ${out%%$'\n'*}"; return 0
+  fi
+  if [[ -d ${SETUP_NVIDIA_PROC:-/proc/driver/nvidia} ]]; then
+    echo "${SETUP_NVIDIA_PROC:-/proc/driver/nvidia} exists"; return 0
+  fi
+  return 1
+}
+case $gpu_flag in
+  yes) want_gpu=1; gpu_why="--gpu" ;;
+  no) want_gpu=0; gpu_why="--no-gpu" ;;
+  auto) if gpu_why=$(nvidia_present); then want_gpu=1
+        else want_gpu=0; gpu_why="no NVIDIA GPU found (nvidia-smi absent or failing, no /proc/driver/nvidia)"; fi ;;
+esac
+# The driver's CUDA version, when nvidia-smi can tell (warn only: the app explains it again at run time).
+driver_warning() {
+  local v
+  command -v nvidia-smi >/dev/null 2>&1 || return 0
+  v=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1) || return 0
+  [[ $v =~ ^([0-9]+) ]] || return 0
+  if ((BASH_REMATCH[1] < 580)); then
+    echo "setup: warning: NVIDIA driver $v is older than 580, the first to support CUDA 13; the app will run on CPU until the driver is updated"
+  fi
+}
+
+if ((print_plan)); then
+  echo "plan: cpu onnxruntime==$ORT_VERSION -> third_party/onnxruntime/libonnxruntime.so"
+  if ((want_gpu)); then
+    echo "plan: gpu yes ($gpu_why) -> $GPU_DIR"
+    for w in "${GPU_WHEELS[@]}"; do read -r spec libs <<<"$w"; echo "plan: gpu wheel $spec: $libs"; done
+    driver_warning
+  else
+    echo "plan: gpu no ($gpu_why)"
+  fi
+  exit 0
+fi
 
 sudo_if_needed() { if [[ $(id -u) -ne 0 ]]; then sudo "$@"; else "$@"; fi; }
 
@@ -53,6 +132,47 @@ if [[ ! -f $ort_dir/libonnxruntime.so ]]; then
 fi
 ORT_SHA256=$(sha256sum "$ort_dir/libonnxruntime.so" | cut -d' ' -f1)
 echo "setup: ONNX Runtime at $ort_dir/libonnxruntime.so (sha256 $ORT_SHA256)"
+
+# --- GPU stack (only on NVIDIA machines, or with --gpu) --------------------------------------------
+gpu_stamp() { printf '%s\n' "${GPU_WHEELS[@]}"; }
+if ((want_gpu)); then
+  echo "setup: GPU stack wanted ($gpu_why)"
+  driver_warning
+  if [[ -f $GPU_DIR/STACK.txt ]] && [[ "$(cat "$GPU_DIR/STACK.txt")" == "$(gpu_stamp)" ]]; then
+    echo "setup: GPU stack already in $GPU_DIR"
+  else
+    echo "setup: fetching the GPU stack (~1.57 GB of wheels from PyPI) into $GPU_DIR"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    specs=() plat=()
+    for w in "${GPU_WHEELS[@]}"; do read -r spec _ <<<"$w"; specs+=("$spec"); done
+    for p in "${PLATFORMS[@]}"; do plat+=(--platform "$p"); done
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 "${plat[@]}" \
+      "${specs[@]}" -d "$tmp/wheels"
+    mkdir -p "$tmp/stage"
+    for w in "${GPU_WHEELS[@]}"; do
+      read -r spec libs <<<"$w"
+      name=${spec%%==*} ver=${spec#*==}
+      whl=$(ls "$tmp/wheels/${name//-/_}-$ver-"*.whl)
+      for lib in $libs; do
+        unzip -q -o -j "$whl" "*/$lib" -d "$tmp/stage"
+        compgen -G "$tmp/stage/$lib" >/dev/null || { echo "setup: $lib not found in $whl" >&2; exit 1; }
+      done
+    done
+    mv "$tmp/stage/libonnxruntime.so.$ORT_VERSION" "$tmp/stage/libonnxruntime.so"
+    # Every library but the driver's must resolve from this folder alone.
+    unresolved=$(LD_LIBRARY_PATH="$tmp/stage" ldd "$tmp/stage/libonnxruntime_providers_cuda.so" "$tmp/stage/libcudnn.so.9" \
+                 | grep 'not found' | grep -v 'libcuda.so.1' || true)
+    if [[ -n $unresolved ]]; then echo "setup: the GPU stack is incomplete:" >&2; echo "$unresolved" >&2; exit 1; fi
+    gpu_stamp >"$tmp/stage/STACK.txt"
+    rm -rf "$GPU_DIR"
+    mkdir -p "$(dirname "$GPU_DIR")"
+    mv "$tmp/stage" "$GPU_DIR"
+    rm -rf "$tmp"
+    trap - EXIT
+  fi
+  echo "setup: GPU stack at $GPU_DIR ($(du -sh "$GPU_DIR" | cut -f1)); libcuda.so.1 comes from the NVIDIA driver"
+fi
 
 # --- Python environment for training/ and its tests --------------------------------------------
 if ((want_training)); then
