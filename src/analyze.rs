@@ -246,10 +246,18 @@ fn scratch_root() -> PathBuf {
 }
 
 fn model_description(pipeline: &Pipeline, cfg: &PipelineConfig) -> String {
-    let acc = pipeline.classifier().metadata("test_accuracy").unwrap_or_else(|| "?".into());
+    // The accuracy against the labels the model was trained on: FER+ plurality (PublicTest_) for a FER+
+    // model, FER2013's own labels for the older one.
+    let c = pipeline.classifier();
+    let acc = match c.metadata("label_source").as_deref() {
+        Some("ferplus") => {
+            format!("FER+ plurality accuracy {}", c.metadata("ferplus_public_test_accuracy").unwrap_or_else(|| "?".into()))
+        }
+        _ => format!("test accuracy {}", c.metadata("test_accuracy").unwrap_or_else(|| "?".into())),
+    };
     // The execution provider too, with why CUDA was not used (the window's sessions say the same).
     format!(
-        "{} (test accuracy {acc}); detector {}; on {}",
+        "{} ({acc}); detector {}; on {}",
         cfg.emotion_model.display(),
         cfg.detector.as_str(),
         pipeline.provider()

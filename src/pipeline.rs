@@ -197,10 +197,15 @@ impl Pipeline {
     }
 }
 
+/// ONNX Runtime threads for CenterFace (at least).
+pub const SCENE_THREADS: usize = 2;
+
 fn open_detector(cfg: &PipelineConfig) -> Result<SceneDetector, ModelError> {
     let blazeface = FaceDetector::open(&cfg.detector_model, cfg.device, cfg.threads)?;
     let centerface = match cfg.detector.needs_centerface() {
-        true => Some(CenterFace::open(&cfg.scene_model, cfg.device, cfg.threads)?),
+        // Two threads for the one large model: a scene pass is a spike in an otherwise light frame, and
+        // halving it keeps the live window's latency down (the small models stay on one thread).
+        true => Some(CenterFace::open(&cfg.scene_model, cfg.device, cfg.threads.max(SCENE_THREADS))?),
         false => None,
     };
     Ok(SceneDetector::new(cfg.detector, blazeface, centerface, cfg.scene))

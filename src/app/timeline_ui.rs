@@ -9,6 +9,10 @@ use eframe::egui;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Up to this many people in view, each gets a line in the live engagement plot; more: only the class line
+/// and the face clicked on.
+pub const MAX_FACE_LINES: usize = 4;
+
 use egui::Color32;
 use egui_plot::{Corner, Legend, Line, Plot, PlotPoint, PlotPoints, VLine};
 
@@ -129,11 +133,13 @@ impl TimelineView {
         &self.data
     }
 
-    /// The live timeline: engagement plot and emotion-share plot side by side. Only the faces in
-    /// `visible` (and the selected one) get their own line: after two hours a class has seen
-    /// hundreds of IDs come and go.
+    /// The live timeline: engagement plot and emotion-share plot side by side. The class line always;
+    /// a line per face only for a few people (a webcam, a small group) or for the face clicked on: with a
+    /// whole class, 25 lines would hide the class line, fill the legend, and cost the window most of its
+    /// drawing time on a CPU renderer.
     pub fn ui(&mut self, ui: &mut egui::Ui, visible: &[u64], selected_face: Option<u64>) {
-        let shown = |id: u64| visible.contains(&id) || selected_face == Some(id);
+        let few = visible.len() <= MAX_FACE_LINES;
+        let shown = |id: u64| selected_face == Some(id) || (few && visible.contains(&id));
         self.mode_ui(ui);
         timeline_ui(ui, &self.data, &shown, selected_face, self.show_states, "live");
     }
