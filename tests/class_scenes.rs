@@ -229,6 +229,18 @@ impl SceneRun {
         let ids: HashSet<u64> = self.rows.iter().map(|r| r.1).collect();
         (found as f64 / (n as u64 * self.frames.max(1)) as f64, dups, ids.len())
     }
+
+    /// ID switches in a `cols`x`rows` gallery of `w`x`h`: IDs whose box centre is seen in more than one
+    /// tile (a person's ID taken over by another person).
+    fn id_switches(&self, cols: u32, rows: u32, (w, h): (u32, u32)) -> usize {
+        let mut tiles: HashMap<u64, HashSet<(u32, u32)>> = HashMap::new();
+        for (_, id, b) in &self.rows {
+            let c = b.center();
+            let tile = ((c.x.max(0.0) as u32 * cols / w).min(cols - 1), (c.y.max(0.0) as u32 * rows / h).min(rows - 1));
+            tiles.entry(*id).or_default().insert(tile);
+        }
+        tiles.values().filter(|t| t.len() > 1).count()
+    }
 }
 
 #[test]
@@ -241,11 +253,15 @@ fn a_gallery_where_nobody_leaves_shows_everyone_once_and_nobody_away() {
     let run = analyze_scene(&video, tmp.path());
     let (recall, dups, ids) = run.summary(9);
     let away: f32 = run.seconds.iter().map(|s| s.3).sum::<f32>() / run.seconds.len().max(1) as f32;
-    eprintln!("3x3 gallery, 9 faces: recall {recall:.3}, {dups} duplicate boxes, {ids} IDs, mean share_away {away:.3}");
+    eprintln!(
+        "3x3 gallery, 9 faces: recall {recall:.3}, {dups} duplicate boxes, {ids} IDs, {} ID switches, mean share_away {away:.3}",
+        run.id_switches(3, 3, (1280, 720))
+    );
     assert!(recall >= 0.95, "recall {recall}");
     assert_eq!(dups, 0, "two boxes on one face");
     assert_eq!(ids, 9, "one ID per person");
     assert!(away < 0.05, "mean share_away {away} while nobody left");
+    assert_eq!(run.id_switches(3, 3, (1280, 720)), 0, "an ID moved to another person's tile");
 }
 
 #[test]
@@ -263,6 +279,7 @@ fn a_student_who_leaves_for_ten_seconds_is_the_one_person_away_and_returns_under
     }
     assert_eq!(ids, 9, "the returning student keeps the old ID");
     assert_eq!(dups, 0);
+    assert_eq!(run.id_switches(3, 3, (1280, 720)), 0, "the returning student's ID went to someone else");
     for &(second, present, lost, _) in &run.seconds {
         if (7..=13).contains(&second) {
             assert_eq!((present, lost), (8, 1), "second {second}: exactly one person away");
