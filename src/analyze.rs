@@ -101,7 +101,11 @@ impl fmt::Display for AnalyzeReport {
             writeln!(f, "stopped by Ctrl-C: everything analysed until then is saved")?;
         }
         if self.skipped_inputs > 0 {
-            writeln!(f, "warning: {} image(s) could not be decoded and were skipped (see the log above)", self.skipped_inputs)?;
+            writeln!(
+                f,
+                "warning: {} image(s) could not be decoded and were skipped (see the log above)",
+                self.skipped_inputs
+            )?;
         }
         if let Some(e) = &self.source_error {
             writeln!(f, "warning: the input ended with an error; rows up to it are kept:\n  {e}")?;
@@ -251,17 +255,15 @@ fn model_description(pipeline: &Pipeline, cfg: &PipelineConfig) -> String {
     let c = pipeline.classifier();
     let acc = match c.metadata("label_source").as_deref() {
         Some("ferplus") => {
-            format!("FER+ plurality accuracy {}", c.metadata("ferplus_public_test_accuracy").unwrap_or_else(|| "?".into()))
+            format!(
+                "FER+ plurality accuracy {}",
+                c.metadata("ferplus_public_test_accuracy").unwrap_or_else(|| "?".into())
+            )
         }
         _ => format!("test accuracy {}", c.metadata("test_accuracy").unwrap_or_else(|| "?".into())),
     };
     // The execution provider too, with why CUDA was not used (the window's sessions say the same).
-    format!(
-        "{} ({acc}); detector {}; on {}",
-        cfg.emotion_model.display(),
-        cfg.detector.as_str(),
-        pipeline.provider()
-    )
+    format!("{} ({acc}); detector {}; on {}", cfg.emotion_model.display(), cfg.detector.as_str(), pipeline.provider())
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {

@@ -224,7 +224,8 @@ fn run_window(
         }
         (None, None) => None,
     };
-    o.screen = target.map(|t| ScreenOptions { region: args.region, duration_s: args.duration, ..ScreenOptions::new(t) });
+    o.screen =
+        target.map(|t| ScreenOptions { region: args.region, duration_s: args.duration, ..ScreenOptions::new(t) });
     o.session_root = sessions;
     o.autostart = args.start;
     o.screenshot = args.screenshot;

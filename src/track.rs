@@ -14,8 +14,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Probs;
-use crate::detect::{Detection, same_face};
 use crate::detect::scene::Pass;
+use crate::detect::{Detection, same_face};
 use crate::geometry::{BBox, Point};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -273,21 +273,25 @@ impl Tracker {
                     t.scene_missed = false;
                 }
                 // A second box on a person already placed in this frame is not a new person.
-                None if high[di] && !self.tracks.iter().zip(&predicted).enumerate().any(|(ti, (t, p))| {
-                    let b = if track_used[ti] { &t.det.bbox } else { &p.bbox };
-                    t.confirmed() && (track_used[ti] || recent[ti]) && same_face(b, &d.bbox)
-                }) => self.tracks.push(Track {
-                    id: 0,
-                    det: d.clone(),
-                    vel: Point::default(),
-                    smoothed: None,
-                    last_seen_s: t_s,
-                    last_smoothed_s: t_s,
-                    hits: 1,
-                    fast: is_fast,
-                    needs_scene: false,
-                    scene_missed: false,
-                }),
+                None if high[di]
+                    && !self.tracks.iter().zip(&predicted).enumerate().any(|(ti, (t, p))| {
+                        let b = if track_used[ti] { &t.det.bbox } else { &p.bbox };
+                        t.confirmed() && (track_used[ti] || recent[ti]) && same_face(b, &d.bbox)
+                    }) =>
+                {
+                    self.tracks.push(Track {
+                        id: 0,
+                        det: d.clone(),
+                        vel: Point::default(),
+                        smoothed: None,
+                        last_seen_s: t_s,
+                        last_smoothed_s: t_s,
+                        hits: 1,
+                        fast: is_fast,
+                        needs_scene: false,
+                        scene_missed: false,
+                    })
+                }
                 None => {}
             }
         }
@@ -359,7 +363,12 @@ impl Tracker {
     }
 
     /// Both steps at once, for callers whose detections all come from one whole-frame pass.
-    pub fn update(&mut self, t_s: f64, detections: &[Detection], probs_of: impl Fn(&Detection) -> Probs) -> Vec<TrackedFace> {
+    pub fn update(
+        &mut self,
+        t_s: f64,
+        detections: &[Detection],
+        probs_of: impl Fn(&Detection) -> Probs,
+    ) -> Vec<TrackedFace> {
         let pass = Pass { detections: detections.to_vec(), fast: detections.len(), scene: true };
         let obs = self.associate(t_s, &pass);
         let probs: Vec<Probs> = obs.iter().map(|o| probs_of(&o.detection)).collect();

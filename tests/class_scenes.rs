@@ -111,7 +111,9 @@ fn centerface_boxes_match_blazeface_boxes() {
     };
     let n = dx.len();
     let (mx, my, mw, mh) = (median(&mut dx), median(&mut dy), median(&mut rw), median(&mut rh));
-    eprintln!("{n} frames: BlazeFace box vs mapped CenterFace box: centre shift {mx:.3}, {my:.3}; size ratio {mw:.3} x {mh:.3}");
+    eprintln!(
+        "{n} frames: BlazeFace box vs mapped CenterFace box: centre shift {mx:.3}, {my:.3}; size ratio {mw:.3} x {mh:.3}"
+    );
     assert!(n >= 50, "both detectors found the face in only {n} frames");
     assert!(mx.abs() < 0.05 && my.abs() < 0.05, "centres differ by ({mx}, {my}) box sizes");
     assert!((mw - 1.0).abs() < 0.06 && (mh - 1.0).abs() < 0.06, "sizes differ by {mw} x {mh}");
@@ -129,7 +131,14 @@ fn the_wrong_model_is_refused_as_centerface() {
 
 /// A `cols`x`rows` video-call gallery, `w`x`h`, `seconds` long, from the real webcam clips (each tile a
 /// clip at another offset), composed by ffmpeg; tile 0 goes black during `black` (a student who leaves).
-fn compose_gallery(out: &Path, cols: u32, rows: u32, (w, h): (u32, u32), seconds: u32, black: Option<(f64, f64)>) -> bool {
+fn compose_gallery(
+    out: &Path,
+    cols: u32,
+    rows: u32,
+    (w, h): (u32, u32),
+    seconds: u32,
+    black: Option<(f64, f64)>,
+) -> bool {
     let Some(dir) = real_faces() else { return false };
     let clips = [dir.join("openface_2015-10-15-15-14.avi"), dir.join("openface_changeLighting.wmv")];
     let (tw, th) = (w / cols, h / rows);
@@ -196,7 +205,8 @@ fn analyze_scene(video: &Path, work: &Path) -> SceneRun {
             (num(&r, f) as u64, num(&r, id) as u64, b)
         })
         .collect();
-    let session = std::fs::read_dir(work.join("sessions")).expect("sessions").flatten().next().expect("a session").path();
+    let session =
+        std::fs::read_dir(work.join("sessions")).expect("sessions").flatten().next().expect("a session").path();
     let mut rdr = csv::Reader::from_path(session.join("seconds.csv")).expect("seconds.csv");
     let h = rdr.headers().expect("header").clone();
     let col = |n: &str| h.iter().position(|c| c == n).expect(n);
@@ -224,7 +234,12 @@ impl SceneRun {
         let found: usize = (0..self.frames).map(|f| by_frame.get(&f).map_or(0, |v| v.len().min(n))).sum();
         let dups = by_frame
             .values()
-            .map(|v| (0..v.len()).flat_map(|i| (i + 1..v.len()).map(move |j| (i, j))).filter(|&(i, j)| same_face(v[i], v[j])).count())
+            .map(|v| {
+                (0..v.len())
+                    .flat_map(|i| (i + 1..v.len()).map(move |j| (i, j)))
+                    .filter(|&(i, j)| same_face(v[i], v[j]))
+                    .count()
+            })
             .sum();
         let ids: HashSet<u64> = self.rows.iter().map(|r| r.1).collect();
         (found as f64 / (n as u64 * self.frames.max(1)) as f64, dups, ids.len())

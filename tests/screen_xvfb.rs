@@ -34,13 +34,13 @@ fn have(program: &str) -> bool {
 
 /// The real clip, from `$REAL_FACES_DIR` or `../shared/data/real_faces` next to the repository.
 fn real_clip() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("REAL_FACES_DIR").map(PathBuf::from),
-        Some(common::root().join("../shared/data/real_faces")),
-    ];
+    let candidates =
+        [std::env::var_os("REAL_FACES_DIR").map(PathBuf::from), Some(common::root().join("../shared/data/real_faces"))];
     let found = candidates.into_iter().flatten().map(|d| d.join(CLIP)).find(|p| p.is_file());
     if found.is_none() {
-        common::skip(&format!("screen_xvfb: {CLIP} not found (set REAL_FACES_DIR or put it in ../shared/data/real_faces)"));
+        common::skip(&format!(
+            "screen_xvfb: {CLIP} not found (set REAL_FACES_DIR or put it in ../shared/data/real_faces)"
+        ));
     }
     found
 }
@@ -279,7 +279,10 @@ fn analyze_screen_finds_the_faces_of_a_gallery_playing_full_screen() {
         }
         assert!(!log.contains("panicked"), "{log}");
     };
-    expect_error(&["analyze", "screen:7", "--no-session", "--csv", "/dev/null"], &["no screen 7", "screens found", "screen:0"]);
+    expect_error(
+        &["analyze", "screen:7", "--no-session", "--csv", "/dev/null"],
+        &["no screen 7", "screens found", "screen:0"],
+    );
     expect_error(&["analyze", "screen:one", "--no-session", "--csv", "/dev/null"], &["screen:N"]);
     expect_error(
         &["analyze", "screen:0", "--region", "1800,0,200,100", "--no-session", "--csv", "/dev/null"],
@@ -376,9 +379,16 @@ fn analyze_screen_finds_the_faces_of_a_gallery_playing_full_screen() {
     let mut frames: Vec<u64> = rows.iter().map(|r| r.0).collect();
     frames.dedup();
     let per_frame = rows.len() as f64 / frames.len().max(1) as f64;
-    assert!(frames.len() >= 5 && per_frame >= 3.0, "window:zoom: {} frames, {per_frame:.2} faces per frame", frames.len());
+    assert!(
+        frames.len() >= 5 && per_frame >= 3.0,
+        "window:zoom: {} frames, {per_frame:.2} faces per frame",
+        frames.len()
+    );
     assert!(rows.iter().all(|r| r.1 + r.3 <= 961.0 && r.2 + r.4 <= 541.0), "a box outside the 960x540 window");
-    expect_error(&["analyze", "window:nothing", "--no-session", "--csv", "/dev/null"], &["no window title", "Zoom Meeting"]);
+    expect_error(
+        &["analyze", "window:nothing", "--no-session", "--csv", "/dev/null"],
+        &["no window title", "Zoom Meeting"],
+    );
 }
 
 /// No DISPLAY: a message that says where to run it, exit code 1, no panic.
@@ -423,7 +433,13 @@ fn the_window_shows_that_a_screen_is_watched() {
     h.run_ok();
     h.get_by_label("watching screen 0");
     feed.events
-        .send(LiveEvent::SourceOpened { generation: 1, name: "screen 0".into(), live: true, fps: Some(15.0), total_frames: None })
+        .send(LiveEvent::SourceOpened {
+            generation: 1,
+            name: "screen 0".into(),
+            live: true,
+            fps: Some(15.0),
+            total_frames: None,
+        })
         .unwrap();
     h.run_ok();
     assert!(matches!(h.state().source_state(), SourceState::Running { .. }));

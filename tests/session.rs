@@ -328,12 +328,14 @@ fn a_killed_session_keeps_everything_up_to_the_last_second() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("session.json")).unwrap()).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("session.json")).unwrap()).unwrap();
     assert_eq!(info["status"], "recording", "the killed process could not finish it");
     let loaded = open_session(&dir).unwrap();
     assert!(loaded.interrupted);
     // Opening it marks it interrupted in the folder itself, and draws the report.
-    let info: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("session.json")).unwrap()).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("session.json")).unwrap()).unwrap();
     assert_eq!(info["status"], "interrupted");
     assert!(dir.join("report.png").is_file());
     let mut last_t: f64 = -1.0;

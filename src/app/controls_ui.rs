@@ -143,14 +143,16 @@ impl Controls {
                 ui.label("No screen to capture.").on_hover_text(e.as_str());
             }
         }
-        let windows = self.windows.get_or_insert_with(|| crate::source::screen::list_windows().map_err(|e| e.to_string()));
+        let windows =
+            self.windows.get_or_insert_with(|| crate::source::screen::list_windows().map_err(|e| e.to_string()));
         match windows {
             Ok(list) => {
                 for title in list.iter() {
                     let target = ScreenTarget::Window(title.clone());
                     let selected = current.is_some_and(|o| o.target == target);
                     let short: String = title.chars().take(40).collect();
-                    if ui.selectable_label(selected, format!("Window: {short}")).on_hover_text(title.as_str()).clicked() {
+                    if ui.selectable_label(selected, format!("Window: {short}")).on_hover_text(title.as_str()).clicked()
+                    {
                         actions.push(Action::Open(super::SourceSpec::Screen(ScreenOptions::new(target))));
                     }
                 }
@@ -265,12 +267,16 @@ fn detector_ui(ui: &mut egui::Ui, current: DetectorChoice, actions: &mut Vec<Act
         .show_ui(ui, |ui| {
             for choice in DetectorChoice::ALL {
                 let hint = match choice {
-                    DetectorChoice::Auto => "Everyone in a class scene or a video-call gallery, from ~32 px faces up (default)",
+                    DetectorChoice::Auto => {
+                        "Everyone in a class scene or a video-call gallery, from ~32 px faces up (default)"
+                    }
                     DetectorChoice::Blazeface => "Fastest: one or two people close to the camera",
                     DetectorChoice::Tiled => "BlazeFace on tiles: small faces, slow (for comparison)",
                     DetectorChoice::Centerface => "CenterFace on every frame: most thorough, slowest",
                 };
-                if ui.selectable_label(current == choice, choice.as_str()).on_hover_text(hint).clicked() && current != choice {
+                if ui.selectable_label(current == choice, choice.as_str()).on_hover_text(hint).clicked()
+                    && current != choice
+                {
                     actions.push(Action::SetDetector(choice));
                 }
             }

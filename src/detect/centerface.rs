@@ -201,12 +201,22 @@ impl CenterFace {
             match dims(o.dtype()).as_deref() {
                 Some([_, c, _, _]) if *c == want => names.push(o.name().to_string()),
                 other => {
-                    return Err(contract(format!("output `{}` has shape {other:?}, expected {want} channels", o.name())));
+                    return Err(contract(format!(
+                        "output `{}` has shape {other:?}, expected {want} channels",
+                        o.name()
+                    )));
                 }
             }
         }
         let outputs: [String; 4] = names.try_into().map_err(|_| contract("wrong outputs".into()))?;
-        Ok(Self { input: input.name().to_string(), session, path: path.to_path_buf(), outputs, provider, buffer: Vec::new() })
+        Ok(Self {
+            input: input.name().to_string(),
+            session,
+            path: path.to_path_buf(),
+            outputs,
+            provider,
+            buffer: Vec::new(),
+        })
     }
 
     pub fn provider(&self) -> &Provider {
@@ -225,7 +235,8 @@ impl CenterFace {
         let (in_w, in_h) = (round32(w), round32(h));
         shrink_into(frame, scale, in_w, in_h, &mut self.buffer);
         let fail = |reason: String| ModelError::Inference { path: self.path.clone(), reason };
-        let view = ndarray::ArrayView4::from_shape((1, 3, in_h, in_w), &self.buffer[..]).map_err(|e| fail(e.to_string()))?;
+        let view =
+            ndarray::ArrayView4::from_shape((1, 3, in_h, in_w), &self.buffer[..]).map_err(|e| fail(e.to_string()))?;
         let tensor = TensorRef::from_array_view(view).map_err(|e| fail(e.to_string()))?;
         let outputs = self
             .session

@@ -150,7 +150,10 @@ impl SceneDetector {
         let scene_due = match self.choice {
             DetectorChoice::Blazeface | DetectorChoice::Tiled => false,
             DetectorChoice::Centerface => true,
-            DetectorChoice::Auto => want_scene || self.next_scene_s.is_none_or(|next| t_s >= next || t_s + 1e-9 < next - self.cfg.max_interval_s),
+            DetectorChoice::Auto => {
+                want_scene
+                    || self.next_scene_s.is_none_or(|next| t_s >= next || t_s + 1e-9 < next - self.cfg.max_interval_s)
+            }
         };
         let Some(cf) = self.centerface.as_mut().filter(|_| scene_due) else {
             let n = fast.len();
@@ -162,11 +165,8 @@ impl SceneDetector {
         let fast_n = fast.len();
         if self.choice == DetectorChoice::Auto {
             let new_faces = extra.iter().any(|d| d.score >= self.cfg.min_score);
-            self.interval_s = if new_faces {
-                self.cfg.min_interval_s
-            } else {
-                (self.interval_s * 2.0).min(self.cfg.max_interval_s)
-            };
+            self.interval_s =
+                if new_faces { self.cfg.min_interval_s } else { (self.interval_s * 2.0).min(self.cfg.max_interval_s) };
             self.next_scene_s = Some(t_s + self.interval_s);
         }
         let mut detections = fast;
@@ -216,7 +216,12 @@ mod tests {
         // Fast pass: one confident face, and a large weak box around three small faces.
         let fast = vec![det(0.0, 0.0, 200.0, 0.9), det(300.0, 0.0, 300.0, 0.35)];
         // Scene pass: the same big face (slightly different box), and the three small faces.
-        let scene = vec![det(5.0, 5.0, 190.0, 0.8), det(320.0, 20.0, 60.0, 0.9), det(420.0, 20.0, 60.0, 0.9), det(520.0, 20.0, 60.0, 0.9)];
+        let scene = vec![
+            det(5.0, 5.0, 190.0, 0.8),
+            det(320.0, 20.0, 60.0, 0.9),
+            det(420.0, 20.0, 60.0, 0.9),
+            det(520.0, 20.0, 60.0, 0.9),
+        ];
         let (f, e) = merge_passes(fast, scene, 0.5);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].bbox.x, 0.0, "the fast box of the big face stays");

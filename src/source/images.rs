@@ -201,10 +201,12 @@ fn read_rgb(path: &Path) -> Result<image::RgbImage, SourceError> {
         .map_err(|e| io_error(path, e))?
         .with_guessed_format()
         .map_err(|e| io_error(path, e))?;
-    let unreadable = |e: image::ImageError| SourceError::UnreadableImage { path: path.to_path_buf(), detail: e.to_string() };
+    let unreadable =
+        |e: image::ImageError| SourceError::UnreadableImage { path: path.to_path_buf(), detail: e.to_string() };
     // Phones store portraits sideways with an EXIF orientation; faces must be upright for the detector.
     let mut decoder = reader.into_decoder().map_err(unreadable)?;
-    let orientation = image::ImageDecoder::orientation(&mut decoder).unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation =
+        image::ImageDecoder::orientation(&mut decoder).unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = image::DynamicImage::from_decoder(decoder).map_err(unreadable)?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())

@@ -150,10 +150,14 @@ pub enum SourceError {
     )]
     WindowListFailed(String),
 
-    #[error("{target}: cannot capture it ({detail}) — check that the window is visible (not minimised) and the display still there, or capture the whole screen")]
+    #[error(
+        "{target}: cannot capture it ({detail}) — check that the window is visible (not minimised) and the display still there, or capture the whole screen"
+    )]
     ScreenFailed { target: String, detail: String },
 
-    #[error("{target}: captures stopped ({detail}) — the display went away or the window was closed or minimised; start again")]
+    #[error(
+        "{target}: captures stopped ({detail}) — the display went away or the window was closed or minimised; start again"
+    )]
     ScreenLost { target: String, detail: String },
 }
 
