@@ -383,7 +383,7 @@ fn ctrl_c_finishes_the_session_and_keeps_what_was_analysed() {
         .status()
         .unwrap();
     assert!(made.success());
-    let mut child = bin()
+    let child = bin()
         .args(["analyze", "long.mp4", "--quiet", "--sessions", "s", "--detector", "blazeface"])
         .current_dir(tmp.path())
         .stderr(std::process::Stdio::piped())
