@@ -404,3 +404,43 @@ fn ctrl_c_finishes_the_session_and_keeps_what_was_analysed() {
     assert!(seconds.lines().count() > 2, "seconds analysed before Ctrl-C are kept: {seconds}");
     assert!(session.join("report.png").is_file());
 }
+
+/// A full disk (here: a file-size limit, `ulimit -f`, with SIGXFSZ ignored so writes fail with EFBIG as on a
+/// full disk) stops the recording at a record boundary: exit 1 with a message, and every file stays parseable
+/// (no torn last line, no row glued to another, no duplicate).
+#[test]
+fn a_write_failure_stops_at_a_record_boundary_and_keeps_the_files_parseable() {
+    let Some(root) = synth::dataset_or_skip("write failure") else { return };
+    if !ffmpeg_or_skip("write failure") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let faces = synth::test_faces(&root, 10).unwrap();
+    let picked: Vec<&image::GrayImage> = faces.iter().filter(|f| f.label == 3).take(2).map(|f| &f.image).collect();
+    let video = tmp.path().join("lecture.mp4");
+    synth::write_face_video(&video, &picked, (640, 480), 25, 300, 5).unwrap();
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 48; exec '{}' analyze lecture.mp4 --quiet --detector blazeface --sessions s --csv out.csv",
+        env!("CARGO_BIN_EXE_emotion-monitor")
+    );
+    let o = Command::new("bash").args(["-c", &script]).current_dir(tmp.path()).output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write") && !err.contains("panicked"), "{err}");
+    let session = std::fs::read_dir(tmp.path().join("s")).unwrap().flatten().next().unwrap().path();
+    for file in [tmp.path().join("out.csv"), session.join("frames.csv")] {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.ends_with('\n'), "{}: torn last line", file.display());
+        let mut rdr = csv::Reader::from_path(&file).unwrap();
+        let width = rdr.headers().unwrap().len();
+        let mut keys = std::collections::HashSet::new();
+        let mut rows = 0;
+        for r in rdr.records() {
+            let r = r.unwrap_or_else(|e| panic!("{}: unparseable row: {e}", file.display()));
+            assert_eq!(r.len(), width, "{}: a row glued to another", file.display());
+            assert!(keys.insert((r[1].to_string(), r[3].to_string())), "{}: duplicated row", file.display());
+            rows += 1;
+        }
+        assert!(rows > 20, "{}: the rows before the failure are kept ({rows})", file.display());
+    }
+}

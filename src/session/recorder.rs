@@ -21,7 +21,14 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// An append-only CSV file that is synced to disk on demand.
 struct Appender {
     path: PathBuf,
-    w: csv::Writer<File>,
+    file: File,
+    /// Whole records not yet on disk (the csv writer only ever writes into this buffer).
+    w: csv::Writer<Vec<u8>>,
+
+    /// Bytes of the file that hold whole records.
+    committed: u64,
+    /// Set by a failed write: the file was cut back to `committed` and takes no more records.
+    failed: Option<String>,
 }
 
 impl Appender {
@@ -37,7 +44,7 @@ impl Appender {
             .write(true)
             .open(&path)
             .map_err(|source| SessionError::Write { path: path.clone(), source })?;
-        let mut a = Self { path, w: csv::WriterBuilder::new().buffer_capacity(64 * 1024).from_writer(file) };
+        let mut a = Self { path, file, w: record_buffer(Vec::with_capacity(64 * 1024)), committed: 0, failed: None };
         a.write(&{
             let mut r = csv::ByteRecord::new();
             header.iter().for_each(|h| r.push_field(h.as_bytes()));
@@ -50,15 +57,46 @@ impl Appender {
         SessionError::Write { path: self.path.clone(), source: e.into() }
     }
     fn write(&mut self, rec: &csv::ByteRecord) -> Result<(), SessionError> {
+        if let Some(why) = &self.failed {
+            return Err(self.err(std::io::Error::other(format!("recording stopped after an earlier error: {why}"))));
+        }
         self.w.write_byte_record(rec).map_err(|e| self.err(e))
     }
+    /// Writes the buffered records. A failure (disk full, file too large) cuts the file back to its last
+    /// whole record, so it stays parseable, and stops this file: no torn, glued or duplicated rows.
     fn flush(&mut self) -> Result<(), SessionError> {
-        self.w.flush().map_err(|e| self.err(e))
+        use std::io::Write;
+        if self.failed.is_some() {
+            return self.write(&csv::ByteRecord::new());
+        }
+        let w = std::mem::replace(&mut self.w, record_buffer(Vec::new()));
+        let mut pending = w.into_inner().map_err(|e| self.err(e.into_error()))?;
+        let result = self.file.write_all(&pending);
+        let written = pending.len() as u64;
+        pending.clear();
+        self.w = record_buffer(pending);
+        match result {
+            Ok(()) => {
+                self.committed += written;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.committed);
+                let _ = std::io::Seek::seek(&mut self.file, std::io::SeekFrom::Start(self.committed));
+                self.failed = Some(e.to_string());
+                Err(self.err(e))
+            }
+        }
     }
     fn sync(&mut self) -> Result<(), SessionError> {
         self.flush()?;
-        self.w.get_ref().sync_data().map_err(|e| self.err(e))
+        self.file.sync_data().map_err(|e| self.err(e))
     }
+}
+
+/// A csv writer into `buf` (memory: it cannot fail half-way through a record).
+fn record_buffer(buf: Vec<u8>) -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new().buffer_capacity(8 * 1024).from_writer(buf)
 }
 
 /// What [`Recorder::finish`] returns.
