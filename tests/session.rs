@@ -360,3 +360,29 @@ fn a_killed_session_keeps_everything_up_to_the_last_second() {
     assert_eq!(loaded.markers.len(), 1);
     assert_eq!(loaded.segments.last().unwrap().name, "early");
 }
+
+#[test]
+fn a_bad_row_is_skipped_and_reported_not_fatal_for_view_and_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rec = Recorder::create(tmp.path(), "lecture", meta()).unwrap();
+    let source: Arc<str> = Arc::from("cam");
+    for i in 0..150 {
+        rec.push(&frame(&source, i, i as f64 / 30.0, 2, 600.0)).unwrap();
+    }
+    let dir = rec.dir().to_path_buf();
+    rec.finish().unwrap();
+    let seconds_path = dir.join("seconds.csv");
+    let text = std::fs::read_to_string(&seconds_path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let n = lines.len() - 1;
+    assert!(n >= 4, "{n} seconds");
+    // A number edited into text in one row, and a row with too few fields.
+    lines[2] = lines[2].replacen(',', ",xx", 1);
+    lines.insert(3, "7,oops".into());
+    std::fs::write(&seconds_path, lines.join("\n") + "\n").unwrap();
+    let loaded = open_session(&dir).expect("one bad row must not refuse the session");
+    assert_eq!(loaded.seconds.len(), n - 1, "only the damaged row is left out");
+    let out = tmp.path().join("export");
+    session::export_session(&dir, &out).expect("export goes on too");
+    assert_eq!(open_session(&out).unwrap().seconds.len(), n - 1);
+}

@@ -311,17 +311,32 @@ fn read_rows<T>(
             header.join(",")
         )));
     }
+    // A bad row (edited by hand, damaged) is reported and skipped: one row must not cost the whole session.
     let mut rec = csv::StringRecord::new();
+    let mut skipped = 0u64;
+    let mut report = |what: String| {
+        skipped += 1;
+        if skipped <= 5 {
+            tracing::warn!("{}: {what}; row skipped", path.display());
+        }
+    };
     loop {
         match rdr.read_record(&mut rec) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {
-                let line = rec.position().map(|p| p.line()).unwrap_or(0);
-                each(parse(&rec).map_err(|m| fmt(format!("line {line}: {m}")))?);
+            Ok(false) => break,
+            Ok(true) => match parse(&rec) {
+                Ok(row) => each(row),
+                Err(m) => report(format!("line {}: {m}", rec.position().map(|p| p.line()).unwrap_or(0))),
+            },
+            Err(e) if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }) => {
+                report(e.to_string())
             }
             Err(e) => return Err(fmt(e.to_string())),
         }
     }
+    if skipped > 5 {
+        tracing::warn!("{}: {skipped} bad rows skipped in all", path.display());
+    }
+    Ok(())
 }
 
 fn field<'a>(r: &'a csv::StringRecord, i: usize, name: &str) -> Result<&'a str, String> {
