@@ -32,6 +32,9 @@ pub struct InputOptions {
     pub duration_s: Option<f64>,
     /// Screen sources only: capture this part of the screen (or window).
     pub region: Option<Region>,
+    /// Folders only: the images are the frames of one video at this rate (tracked and smoothed across
+    /// frames) instead of independent photos.
+    pub sequence_fps: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,12 +154,16 @@ pub fn analyze_with(
         None if input.region.is_some() => return Err(AnalyzeError::RegionWithoutScreen(opts.input.clone())),
         // Open the input first: a wrong path is the most common mistake and needs no model.
         None => {
-            let src = source::open(&opts.input)?;
+            let src: Box<dyn FrameSource> = match input.sequence_fps {
+                Some(fps) if opts.input.is_dir() => Box::new(source::ImageFolderSource::open(&opts.input, fps)?),
+                _ => source::open(&opts.input)?,
+            };
             (src, Pipeline::open(cfg)?)
         }
     };
-    // Photos are independent of each other; a video's frames are not.
-    pipeline.set_stills(opts.input.is_dir() || source::is_image_path(&opts.input));
+    // Photos are independent of each other; a video's frames (or a folder of frames) are not.
+    let sequence = input.sequence_fps.is_some();
+    pipeline.set_stills(!sequence && (opts.input.is_dir() || source::is_image_path(&opts.input)));
     let meta = SessionMeta {
         source: if is_screen { src.name().to_string() } else { opts.input.display().to_string() },
         model: model_description(&pipeline, cfg),

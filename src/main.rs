@@ -70,6 +70,11 @@ enum Command {
         /// is watched until Ctrl-C).
         #[arg(long, value_name = "S", value_parser = seconds)]
         duration: Option<f64>,
+        /// A folder only: its images are the frames of one video at FPS frames per second (sorted by
+        /// name; faces are tracked and smoothed across them). Without it a folder's images are
+        /// independent photos.
+        #[arg(long, value_name = "FPS", value_parser = fps)]
+        sequence: Option<f64>,
         /// Screen or window only: analyse just this rectangle X,Y,W,H (pixels from its top-left corner).
         #[arg(long, value_name = "X,Y,W,H")]
         region: Option<emotion_monitor::source::Region>,
@@ -132,6 +137,14 @@ struct WindowArgs {
     stats: bool,
 }
 
+/// A frame rate from the command line: finite, above 0, at most 1000.
+fn fps(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1000.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a frame rate between 0 and 1000")),
+    }
+}
+
 /// A number of seconds from the command line: finite, not negative, at most a year.
 fn seconds(s: &str) -> Result<f64, String> {
     const YEAR_S: f64 = 365.0 * 24.0 * 3600.0;
@@ -167,7 +180,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         cfg.emotion_model = dir.join("mycnn.onnx");
     }
     match cli.command {
-        Some(Command::Analyze { input, csv, every, no_session, quiet, duration, region }) => {
+        Some(Command::Analyze { input, csv, every, no_session, quiet, duration, region, sequence }) => {
             let opts = emotion_monitor::analyze::AnalyzeOptions {
                 input,
                 csv,
@@ -175,7 +188,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 session_root: (!no_session).then_some(cli.sessions),
                 progress: !quiet,
             };
-            let limits = emotion_monitor::analyze::InputOptions { duration_s: duration, region };
+            let limits =
+                emotion_monitor::analyze::InputOptions { duration_s: duration, region, sequence_fps: sequence };
             let report = emotion_monitor::analyze::analyze_with(&cfg, &opts, &limits)?;
             eprintln!("{report}");
             // 2: partial — a damaged video analysed up to the damage, some images skipped, or Ctrl-C.

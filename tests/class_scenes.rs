@@ -304,3 +304,44 @@ fn a_student_who_leaves_for_ten_seconds_is_the_one_person_away_and_returns_under
         }
     }
 }
+
+/// A folder of images is independent photos by default (each face its own person), or the frames of one
+/// video with `--sequence FPS` (one person followed across them).
+#[test]
+fn a_folder_is_photos_by_default_and_a_video_with_sequence() {
+    let Some(dir) = real_faces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = tmp.path().join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(dir.join("openface_2015-10-15-15-14.avi"))
+        .args(["-frames:v", "20"])
+        .arg(frames.join("%04d.png"))
+        .status();
+    match ok {
+        Ok(s) if s.success() => {}
+        other => {
+            skip(&format!("ffmpeg could not extract frames: {other:?}"));
+            return;
+        }
+    }
+    let persons = |extra: &[&str]| -> (u64, Vec<String>) {
+        let out = Command::new(env!("CARGO_BIN_EXE_emotion-monitor"))
+            .args(["analyze", "frames", "--quiet", "--no-session", "--csv", "out.csv"])
+            .args(extra)
+            .current_dir(tmp.path())
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut rdr = csv::Reader::from_path(tmp.path().join("out.csv")).unwrap();
+        let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+        let ids: HashSet<u64> = rows.iter().map(|r| r[3].parse().unwrap()).collect();
+        (ids.len() as u64, rows.iter().map(|r| r[0].to_string()).collect())
+    };
+    let (photos, sources) = persons(&[]);
+    assert!(photos >= 18, "independent photos: a person per photo, got {photos}");
+    assert_eq!(sources.first().map(String::as_str), Some("0001.png"), "each row names its image");
+    let (video, _) = persons(&["--sequence", "30"]);
+    assert_eq!(video, 1, "frames of one video: one person");
+}
