@@ -50,6 +50,27 @@ impl Panel {
     }
 }
 
+/// Times of the axis ticks between `t0` and `t1`: a round step giving at most about 12 ticks, and never
+/// more than [`MAX_TICKS`], however absurd the span (a broken clock, 10^20 s): the loop always ends.
+fn time_ticks(t0: f64, t1: f64) -> Vec<f64> {
+    const MAX_TICKS: usize = 16;
+    let dur = (t1 - t0).max(1.0);
+    if !(t0.is_finite() && t1.is_finite()) {
+        return Vec::new();
+    }
+    let step = [1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0]
+        .into_iter()
+        .find(|s| dur / s <= 12.0)
+        .unwrap_or_else(|| ((dur / 12.0 / 3600.0).ceil() * 3600.0).max(7200.0));
+    let mut ticks = Vec::new();
+    let mut t = (t0 / step).ceil() * step;
+    while t <= t1 + 1e-9 && ticks.len() < MAX_TICKS {
+        ticks.push(t);
+        t += step;
+    }
+    ticks
+}
+
 fn fmt_time(t: f64) -> String {
     let s = t.max(0.0).round() as u64;
     if s >= 3600 {
@@ -167,17 +188,11 @@ pub fn render_report(timeline: &Timeline, segments: &[SegmentRow], title: &str) 
 
     // Time axis.
     let axis_y = emotions.top + emotions.height;
-    let step = [1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0]
-        .into_iter()
-        .find(|s| dur / s <= 12.0)
-        .unwrap_or(7200.0);
-    let mut t = (t0 / step).ceil() * step;
-    while t <= t1 + 1e-9 {
+    for t in time_ticks(t0, t1) {
         let x = x_of(t);
         draw_line_segment_mut(&mut img, (x as f32, axis_y as f32), (x as f32, axis_y as f32 + 5.0), INK);
         let label = fmt_time(t);
         draw_text(&mut img, x - text_width(&label, 1) as i64 / 2, axis_y + 8, &label, INK, 1);
-        t += step;
     }
 
     // Markers across all panels, names staggered so that close ones stay readable.
@@ -219,4 +234,18 @@ pub fn export_report_png(
         return Err(err(format!("the folder {} does not exist", parent.display())));
     }
     img.save_with_format(path, image::ImageFormat::Png).map_err(|e| err(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_axis_stays_small_for_absurd_spans() {
+        assert_eq!(time_ticks(0.0, 60.0).len(), 13, "every 5 s");
+        for (a, b) in [(0.0, 1e20), (1e20, 1e20 + 1.0), (0.0, 7.0 * 24.0 * 3600.0), (5.0, f64::INFINITY)] {
+            assert!(time_ticks(a, b).len() <= 16, "{a}..{b}");
+        }
+        assert!(!time_ticks(0.0, 1e20).is_empty());
+    }
 }
