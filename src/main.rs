@@ -100,6 +100,10 @@ enum Command {
         /// moved into place only when complete).
         #[arg(long)]
         overwrite: bool,
+        /// Write the CSVs with a UTF-8 byte-order mark, so Excel (Korean Windows included) shows Hangul
+        /// markers and file names correctly. Session folders themselves stay plain UTF-8 for pandas.
+        #[arg(long)]
+        excel: bool,
     },
 }
 
@@ -209,8 +213,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         None => run_window(cfg, cli.sessions, WindowArgs::default(), None),
         Some(Command::Window(args)) => run_window(cfg, cli.sessions, args, None),
         Some(Command::View { session }) => run_window(cfg, cli.sessions, WindowArgs::default(), Some(session)),
-        Some(Command::Export { session, dest, overwrite }) => {
-            for f in emotion_monitor::session::export_session_with(&session, &dest, overwrite)? {
+        Some(Command::Export { session, dest, overwrite, excel }) => {
+            let files = emotion_monitor::session::export_session_with(&session, &dest, overwrite)?;
+            if excel {
+                emotion_monitor::session::add_excel_bom(&files)?;
+            }
+            for f in files {
                 println!("{}", f.display());
             }
             Ok(ExitCode::SUCCESS)

@@ -386,3 +386,33 @@ fn a_bad_row_is_skipped_and_reported_not_fatal_for_view_and_export() {
     session::export_session(&dir, &out).expect("export goes on too");
     assert_eq!(open_session(&out).unwrap().seconds.len(), n - 1);
 }
+
+#[test]
+fn an_excel_export_has_a_byte_order_mark_and_still_reads_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rec = Recorder::create(tmp.path(), "3주차", meta()).unwrap();
+    let source: Arc<str> = Arc::from("3주차.mp4");
+    for i in 0..90 {
+        rec.push(&frame(&source, i, i as f64 / 30.0, 2, 600.0)).unwrap();
+    }
+    rec.mark("퀴즈 시작", 1.0).unwrap();
+    let dir = rec.dir().to_path_buf();
+    rec.finish().unwrap();
+    let out = tmp.path().join("excel");
+    let files = session::export_session(&dir, &out).unwrap();
+    session::add_excel_bom(&files).unwrap();
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "csv")) {
+        assert!(std::fs::read(f).unwrap().starts_with(b"\xEF\xBB\xBF"), "{}", f.display());
+    }
+    assert!(!std::fs::read(dir.join("frames.csv")).unwrap().starts_with(b"\xEF\xBB\xBF"), "the session stays plain");
+    let back = open_session(&out).expect("the app reads an Excel export back");
+    assert_eq!(back.seconds, open_session(&dir).unwrap().seconds);
+    assert_eq!(back.markers[0].name, "퀴즈 시작");
+    let mut rows = 0;
+    read_frames(&out, |r| {
+        assert_eq!(r.source, "3주차.mp4");
+        rows += 1;
+    })
+    .unwrap();
+    assert!(rows > 0);
+}

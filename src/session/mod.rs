@@ -348,6 +348,23 @@ pub fn export_session_with(dir: &Path, dest: &Path, overwrite: bool) -> Result<V
     Ok(files.into_iter().map(|f| dest.join(f.file_name().unwrap_or_default())).collect())
 }
 
+/// Puts a UTF-8 byte-order mark in front of each CSV among `files` (Excel on Korean or Japanese Windows
+/// reads a CSV without one in the local code page and garbles Hangul). The app and pandas read both.
+pub fn add_excel_bom(files: &[PathBuf]) -> Result<(), SessionError> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "csv")) {
+        let err = |e: std::io::Error| SessionError::Export { path: f.clone(), message: e.to_string() };
+        let data = std::fs::read(f).map_err(err)?;
+        if data.starts_with(BOM) {
+            continue;
+        }
+        let tmp = f.with_extension("csv.tmp");
+        std::fs::write(&tmp, [BOM, &data].concat()).map_err(err)?;
+        std::fs::rename(&tmp, f).map_err(err)?;
+    }
+    Ok(())
+}
+
 fn export_into(dir: &Path, dest: &Path) -> Result<Vec<PathBuf>, SessionError> {
     let loaded = open_session(dir)?;
     let export_err = |path: &Path, e: &dyn std::fmt::Display| SessionError::Export {
