@@ -236,16 +236,22 @@ fn unwritable_places_give_clear_errors_and_never_lose_the_recording() {
     assert!(matches!(err, SessionError::NotASession { .. }));
 }
 
-#[test]
-fn exports_that_would_destroy_a_session_are_refused_and_overwrite_replaces_whole() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut rec = Recorder::create(tmp.path(), "lecture", meta()).unwrap();
+/// A finished session of `frames` frames (30 fps, two faces) under `root`.
+fn finished_session(root: &std::path::Path, name: &str, frames: u64) -> std::path::PathBuf {
+    let mut rec = Recorder::create(root, name, meta()).unwrap();
     let source: Arc<str> = Arc::from("cam");
-    for i in 0..60 {
+    for i in 0..frames {
         rec.push(&frame(&source, i, i as f64 / 30.0, 2, 600.0)).unwrap();
     }
     let dir = rec.dir().to_path_buf();
     rec.finish().unwrap();
+    dir
+}
+
+#[test]
+fn exports_that_would_destroy_a_session_are_refused_and_overwrite_replaces_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = finished_session(tmp.path(), "lecture", 60);
     let other = Recorder::create(tmp.path(), "other", meta()).unwrap();
     let other_dir = other.dir().to_path_buf();
     other.finish().unwrap();
@@ -364,13 +370,7 @@ fn a_killed_session_keeps_everything_up_to_the_last_second() {
 #[test]
 fn a_bad_row_is_skipped_and_reported_not_fatal_for_view_and_export() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut rec = Recorder::create(tmp.path(), "lecture", meta()).unwrap();
-    let source: Arc<str> = Arc::from("cam");
-    for i in 0..150 {
-        rec.push(&frame(&source, i, i as f64 / 30.0, 2, 600.0)).unwrap();
-    }
-    let dir = rec.dir().to_path_buf();
-    rec.finish().unwrap();
+    let dir = finished_session(tmp.path(), "lecture", 150);
     let seconds_path = dir.join("seconds.csv");
     let text = std::fs::read_to_string(&seconds_path).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();

@@ -205,17 +205,7 @@ impl Drop for CameraSource {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let Some(thread) = self.thread.take() else { return };
-        // The thread checks `stop` after each frame; a driver stuck in a read must not hang
-        // the caller, so wait a little and otherwise let it finish on its own.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while !thread.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if thread.is_finished() {
-            let _ = thread.join();
-        } else {
-            tracing::debug!("camera {}: capture thread still busy at close; detached", self.name);
-        }
+        super::join_or_detach(thread, &format!("camera {}", self.name));
     }
 }
 

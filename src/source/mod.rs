@@ -61,6 +61,21 @@ pub trait FrameSource: Send {
     }
 }
 
+/// Stops waiting for a capture thread (camera, screen) after a second: it checks its stop flag after each
+/// frame, but a driver or display stuck in a read must not hang the caller, so it is then left to finish
+/// on its own.
+pub(crate) fn join_or_detach(thread: std::thread::JoinHandle<()>, what: &str) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(1);
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if thread.is_finished() {
+        let _ = thread.join();
+    } else {
+        tracing::debug!("{what}: capture thread still busy at close; detached");
+    }
+}
+
 /// Everything a user can hit while opening or reading a source. Each message names the file
 /// or device and says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -455,16 +455,7 @@ impl Drop for ScreenSource {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let Some(thread) = self.thread.take() else { return };
-        // A capture in flight takes well under a second; never hang the caller on a stuck display.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while !thread.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if thread.is_finished() {
-            let _ = thread.join();
-        } else {
-            tracing::debug!("{}: capture thread still busy at close; detached", self.name);
-        }
+        super::join_or_detach(thread, &self.name);
     }
 }
 
