@@ -10,6 +10,7 @@ pub mod crop;
 pub mod detect;
 pub mod engagement;
 pub mod geometry;
+pub mod i18n;
 pub mod pipeline;
 pub mod runtime;
 pub mod session;

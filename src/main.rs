@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use emotion_monitor::detect::scene::DetectorChoice;
+use emotion_monitor::i18n::Lang;
 use emotion_monitor::runtime::Device;
 
 /// Watches faces through a webcam or in recorded lectures, recognises each face's emotion with our
@@ -24,12 +25,13 @@ struct Cli {
     #[arg(long, global = true, env = "EMOTION_MONITOR_MODELS")]
     models: Option<PathBuf>,
 
-    /// Face detector. auto: BlazeFace every frame plus CenterFace scene passes at adaptive intervals —
+    /// Face detector (default: auto). auto: BlazeFace every frame plus CenterFace scene passes at adaptive intervals —
     /// everyone from ~32 px faces up (a class, a video-call gallery) at close to BlazeFace's speed for
     /// one person. blazeface: whole frame only (fastest; faces of a fifth of the frame or more).
     /// tiled: BlazeFace on tiles (slow). centerface: CenterFace on every frame (thorough, slowest).
-    #[arg(long, value_enum, default_value_t = DetectorChoice::Auto, global = true)]
-    detector: DetectorChoice,
+    /// In the window the default is the detector picked there last time.
+    #[arg(long, value_enum, global = true)]
+    detector: Option<DetectorChoice>,
 
     /// auto/centerface: CenterFace looks at the frame shrunk to this many pixels on its longer side.
     /// 640 finds real faces from ~40 px in a 1920x1080 gallery; 960 or 1280 reach smaller faces at
@@ -44,6 +46,11 @@ struct Cli {
     /// Where session folders are written.
     #[arg(long, global = true, default_value = "sessions")]
     sessions: PathBuf,
+
+    /// Language of the window and of report.png. Default: the one picked in the window last time,
+    /// else the locale's (LC_ALL, LC_MESSAGES, LANG starting with "ko": Korean).
+    #[arg(long, value_enum, global = true)]
+    lang: Option<Lang>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -139,6 +146,21 @@ struct WindowArgs {
     /// Print one line of fps / capture→overlay latency statistics per second to stderr.
     #[arg(long)]
     stats: bool,
+    /// Set a marker named TEXT when the session reaches SECONDS (repeatable; with --start, for a
+    /// scripted lecture or a screenshot), e.g. --marker "퀴즈 시작@20".
+    #[arg(long, value_name = "TEXT@SECONDS", value_parser = marker)]
+    marker: Vec<(String, f64)>,
+}
+
+/// `TEXT@SECONDS`: a marker's name and its session time (the last `@` separates them).
+fn marker(s: &str) -> Result<(String, f64), String> {
+    let Some((name, at)) = s.rsplit_once('@') else {
+        return Err(format!("{s:?} is not TEXT@SECONDS (e.g. \"quiz@20\")"));
+    };
+    if name.trim().is_empty() {
+        return Err(format!("{s:?}: the marker has no name"));
+    }
+    Ok((name.trim().to_string(), seconds(at)?))
 }
 
 /// A frame rate from the command line: finite, above 0, at most 1000.
@@ -176,7 +198,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let mut cfg = emotion_monitor::pipeline::PipelineConfig::with_default_models(cli.device);
-    cfg.detector = if cli.small_faces { DetectorChoice::Tiled } else { cli.detector };
+    let detector = if cli.small_faces { Some(DetectorChoice::Tiled) } else { cli.detector };
+    cfg.detector = detector.unwrap_or_default();
+    let locale_lang = Lang::from_locale();
+    // Reports written by analyze, export and view follow --lang or the locale (the window may switch it).
+    emotion_monitor::i18n::set_report_language(cli.lang.unwrap_or(locale_lang));
+    let ui = UiChoices { lang: cli.lang, locale_lang, detector_given: detector.is_some() };
     cfg.scene.max_side = cli.scene_size;
     if let Some(dir) = &cli.models {
         cfg.detector_model = dir.join("blazeface_short.onnx");
@@ -210,9 +237,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        None => run_window(cfg, cli.sessions, WindowArgs::default(), None),
-        Some(Command::Window(args)) => run_window(cfg, cli.sessions, args, None),
-        Some(Command::View { session }) => run_window(cfg, cli.sessions, WindowArgs::default(), Some(session)),
+        None => run_window(cfg, cli.sessions, WindowArgs::default(), None, ui),
+        Some(Command::Window(args)) => run_window(cfg, cli.sessions, args, None, ui),
+        Some(Command::View { session }) => run_window(cfg, cli.sessions, WindowArgs::default(), Some(session), ui),
         Some(Command::Export { session, dest, overwrite, excel }) => {
             let files = emotion_monitor::session::export_session_with(&session, &dest, overwrite)?;
             if excel {
@@ -226,11 +253,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// The window's share of the global flags: what the command line chose, and what it left to the
+/// settings remembered from the last run.
+struct UiChoices {
+    lang: Option<Lang>,
+    locale_lang: Lang,
+    detector_given: bool,
+}
+
 fn run_window(
     cfg: emotion_monitor::pipeline::PipelineConfig,
     sessions: PathBuf,
     args: WindowArgs,
     view: Option<PathBuf>,
+    ui: UiChoices,
 ) -> Result<ExitCode> {
     use emotion_monitor::app::{WindowOptions, run_window};
     use emotion_monitor::source::CameraSelector;
@@ -254,6 +290,10 @@ fn run_window(
     o.exit_after_s = args.exit_after;
     o.stats = args.stats;
     o.view_session = view;
+    o.lang = ui.lang;
+    o.locale_lang = ui.locale_lang;
+    o.detector_given = ui.detector_given;
+    o.markers = args.marker;
     run_window(o)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,8 @@ fn options(video: Option<&str>, sessions: &std::path::Path) -> WindowOptions {
 fn harness(app: EmotionApp) -> Harness<'static, EmotionApp> {
     Harness::builder()
         .with_size(egui::Vec2::new(1280.0, 800.0))
+        // Korean labels are checked through accessibility, not pixels, until the Hangul font is in.
+        .allow_missing_glyphs()
         .build_ui_state(|ui, app: &mut EmotionApp| app.ui_root(ui), app)
 }
 
@@ -268,4 +270,203 @@ fn frame_recording_is_off_by_default() {
     h.run_ok();
     let dir = h.state().session_dir().unwrap().to_path_buf();
     assert!(!dir.join("frames").exists());
+}
+
+#[test]
+fn settings_survive_a_restart() {
+    use emotion_monitor::app::{MemoryStorage, RememberedSource};
+    use emotion_monitor::detect::scene::DetectorChoice;
+    use emotion_monitor::i18n::Lang;
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("3주차.mp4");
+    std::fs::write(&video, b"not really a video; only its path is remembered").unwrap();
+
+    // First run: a video opens, the user ticks Excel, picks a detector and Korean.
+    let (app, feed) = EmotionApp::with_feed(options(Some(video.to_str().unwrap()), dir.path()));
+    feed.events
+        .send(LiveEvent::SourceOpened {
+            generation: 1,
+            name: "3주차.mp4".into(),
+            live: false,
+            fps: None,
+            total_frames: None,
+        })
+        .unwrap();
+    let mut h = harness(app);
+    h.run_ok();
+    h.get_by_label("Excel (UTF-8 BOM)").click();
+    h.run_ok();
+    h.state_mut().apply(Action::SetDetector(DetectorChoice::Centerface));
+    h.state_mut().apply(Action::SetLanguage(Lang::Ko));
+    h.run_ok();
+    h.get_by_label("시작");
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    drop(h);
+
+    // Second run, nothing on the command line: everything comes back.
+    let (app, _feed) = EmotionApp::with_feed_restored(options(None, dir.path()), Some(&storage));
+    assert_eq!(app.lang(), Lang::Ko);
+    let s = app.settings();
+    assert!(s.excel);
+    assert_eq!(s.detector, Some(DetectorChoice::Centerface));
+    assert_eq!(s.source, Some(RememberedSource::Video { path: video.clone() }));
+    assert_eq!(s.video_folder.as_deref(), Some(dir.path()));
+    match app.source_state() {
+        SourceState::Opening { spec: SourceSpec::Video(p), .. } => assert_eq!(p, &video, "the last video reopens"),
+        other => panic!("expected the remembered video to open, got {other:?}"),
+    }
+    let mut h = harness(app);
+    h.run_ok();
+    h.get_by_label("시작");
+    assert_eq!(h.state().detector(), DetectorChoice::Centerface);
+    let excel = h.get_by_label("Excel용 (UTF-8 BOM)");
+    assert_eq!(excel.accesskit_node().toggled(), Some(egui::accesskit::Toggled::True));
+    // Frame recording is never remembered.
+    let record = h.get_by_label("영상 프레임 저장");
+    assert_eq!(record.accesskit_node().toggled(), Some(egui::accesskit::Toggled::False));
+
+    // --lang and --detector win over what was remembered, for that run.
+    let mut o = options(None, dir.path());
+    o.lang = Some(Lang::En);
+    o.detector_given = true;
+    let (app, _feed) = EmotionApp::with_feed_restored(o, Some(&storage));
+    assert_eq!(app.lang(), Lang::En);
+    let mut h = harness(app);
+    h.run_ok();
+    h.get_by_label("Start");
+    assert_eq!(h.state().detector(), DetectorChoice::Auto);
+}
+
+#[test]
+fn the_korean_window_takes_a_hangul_marker_and_exports_for_excel() {
+    use emotion_monitor::i18n::Lang;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(Some("lecture.mp4"), dir.path());
+    o.lang = Some(Lang::Ko);
+    let (app, feed) = EmotionApp::with_feed(o);
+    feed.events.send(LiveEvent::ModelReady { provider: "CPU".into() }).unwrap();
+    feed.events
+        .send(LiveEvent::SourceOpened {
+            generation: 1,
+            name: "lecture.mp4".into(),
+            live: false,
+            fps: None,
+            total_frames: None,
+        })
+        .unwrap();
+    feed.results.send(frame(1, vec![face(1, 100.0, 120.0, 120.0, 3, 0.87)]));
+    let mut h = harness(app);
+    h.run_ok();
+    h.get_by_label("얼굴 1개");
+    h.get_by_label("#1 기쁨 87%");
+    h.get_by_label("실행 장치: CPU");
+    h.get_by_label("시작").click();
+    h.run_ok();
+    assert!(matches!(h.state().session_state(), SessionState::Recording { .. }));
+
+    // Typed text, and text composed by an input method (what winit delivers from ibus/fcitx on X11).
+    let field = h.get_by(|n| n.data().placeholder() == Some("슬라이드 12"));
+    field.focus();
+    field.type_text("퀴즈");
+    h.run_ok();
+    h.event(egui::Event::Ime(egui::ImeEvent::Preedit { text: " ㅅ".into(), active_range_chars: None }));
+    h.run_ok();
+    h.event(egui::Event::Ime(egui::ImeEvent::Preedit { text: " 시".into(), active_range_chars: None }));
+    h.run_ok();
+    h.event(egui::Event::Ime(egui::ImeEvent::Commit(" 시작".into())));
+    h.run_ok();
+    h.get_by_label("마커 (M)").click();
+    h.run_ok();
+    h.get_by_label_contains("마커 \"퀴즈 시작\"");
+    let session = h.state().session_dir().unwrap().to_path_buf();
+
+    // Export with the Excel box ticked: the CSVs start with a byte-order mark, the session's do not.
+    h.get_by_label("Excel용 (UTF-8 BOM)").click();
+    h.run_ok();
+    let exports = dir.path().join("내보내기");
+    h.state_mut().apply(Action::Export(exports.clone()));
+    h.run_ok();
+    wait_for_label(&mut h, "Excel용 CSV");
+    let made = std::fs::read_dir(&exports).unwrap().flatten().next().unwrap().path();
+    let markers = std::fs::read(made.join("markers.csv")).unwrap();
+    assert!(markers.starts_with(b"\xEF\xBB\xBF"), "no BOM in the exported markers.csv");
+    assert!(String::from_utf8_lossy(&markers).contains("퀴즈 시작"));
+    let own = std::fs::read(session.join("markers.csv")).unwrap();
+    assert!(!own.starts_with(b"\xEF\xBB\xBF"), "the session's own CSV stays plain UTF-8");
+    h.get_by_label("정지").click();
+    h.run_ok();
+    wait_for_label(&mut h, "세션을 저장했습니다");
+}
+
+#[test]
+fn with_a_whole_class_the_timeline_draws_only_the_class_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, feed) = running_app(dir.path());
+    let class: Vec<TrackedFace> = (0..25)
+        .map(|i| face(i + 1, 20.0 + (i % 5) as f32 * 120.0, 10.0 + (i / 5) as f32 * 90.0, 60.0, 4, 0.7))
+        .collect();
+    feed.results.send(frame(1, class));
+    let mut h = harness(app);
+    h.run_ok();
+    h.get_by_label("25 faces");
+    // The legend is a row above the plot: the class line, and no entry per face.
+    h.get_by_label("class");
+    h.get_by_label_contains("25 faces not drawn");
+    assert_eq!(h.query_all_by_label_contains("face #").count(), 0, "no face in the legend");
+    // Clicking a face gives it a line (and a legend entry).
+    h.get_by_label("#1 neutral 70%").click();
+    h.run_ok();
+    h.get_by_label("face #1");
+    h.get_by_label_contains("24 faces not drawn");
+}
+
+#[test]
+fn a_file_dialog_never_blocks_the_window() {
+    let no_bus = std::env::var("DBUS_SESSION_BUS_ADDRESS").map_or(true, |v| v.is_empty())
+        && std::env::var("XDG_RUNTIME_DIR").map_or(true, |d| !std::path::Path::new(&d).join("bus").exists());
+    let no_zenity =
+        !std::process::Command::new("sh").args(["-c", "command -v zenity"]).output().is_ok_and(|o| o.status.success());
+    if !(no_bus && no_zenity) {
+        // A real dialog would open on this desktop and wait for a person.
+        eprintln!("SKIPPED a_file_dialog_never_blocks_the_window: this desktop has a file dialog");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _feed) = running_app(dir.path());
+    let mut h = harness(app);
+    h.run_ok();
+    h.get_by_label("Choose video…").click();
+    h.run_ok();
+    wait_for_label(&mut h, "No file dialog could be shown");
+    assert!(matches!(h.state().source_state(), SourceState::Running { generation: 1, .. }), "the source is untouched");
+}
+
+#[test]
+fn a_dropped_video_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _feed) = running_app(dir.path());
+    let mut h = harness(app);
+    h.run_ok();
+    let dropped = dir.path().join("수업 녹화.mp4");
+    h.input_mut().dropped_files.push(Arc::new(Dropped(dropped.clone())));
+    h.run_ok();
+    match h.state().source_state() {
+        SourceState::Opening { spec: SourceSpec::Video(p), generation: 2 } => assert_eq!(p, &dropped),
+        other => panic!("expected the dropped file to open, got {other:?}"),
+    }
+}
+
+/// A file dropped on the window, as winit reports it (only its path is used).
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
 }

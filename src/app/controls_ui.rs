@@ -1,14 +1,16 @@
 //! The top panel: source (camera picker, video file), session controls (start / pause / stop,
-//! elapsed time, markers, CSV export, frame recording), and what is running where.
+//! elapsed time, markers, CSV export, frame recording), what is running where, and the language.
 
 use eframe::egui;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use egui::{Color32, RichText};
+use egui::RichText;
 
-use super::{Action, ModelStatus, SessionState, SourceState};
+use super::theme;
+use super::{Action, ModelStatus, SessionState, Settings, SourceState};
 use crate::detect::scene::DetectorChoice;
+use crate::i18n::{Key, Lang};
 use crate::source::{CameraInfo, CameraSelector, ScreenInfo, ScreenOptions, ScreenTarget};
 
 /// What the user is typing in the top panel (kept between frames).
@@ -35,22 +37,25 @@ pub struct ControlsView<'a> {
     /// "29.8 fps · 31 ms" or empty.
     pub rate_text: String,
     pub detector: DetectorChoice,
+    pub lang: Lang,
 }
 
 impl Controls {
-    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ControlsView<'_>) -> Vec<Action> {
+    /// The two rows of the panel; `settings` holds the options remembered between runs (Excel).
+    pub fn ui(&mut self, ui: &mut egui::Ui, view: &ControlsView<'_>, settings: &mut Settings) -> Vec<Action> {
         let mut actions = Vec::new();
         ui.horizontal_wrapped(|ui| {
             self.source_ui(ui, view, &mut actions);
         });
         ui.horizontal_wrapped(|ui| {
-            self.session_ui(ui, view, &mut actions);
+            self.session_ui(ui, view, settings, &mut actions);
         });
         actions
     }
 
     fn source_ui(&mut self, ui: &mut egui::Ui, view: &ControlsView<'_>, actions: &mut Vec<Action>) {
-        let source_label = ui.label("Source:");
+        let lang = view.lang;
+        let source_label = ui.label(lang.t(Key::Source));
         let current_camera = match view.source.spec() {
             Some(super::SourceSpec::Camera(CameraSelector::Index(i))) => Some(*i),
             _ => None,
@@ -61,13 +66,13 @@ impl Controls {
         };
         let selected_text = match (current_camera, view.cameras.is_empty()) {
             _ if current_screen.is_some() => current_screen.map(ToString::to_string).unwrap_or_default(),
-            (_, true) => "no camera".to_string(),
+            (_, true) => lang.t(Key::NoCamera).to_string(),
             (Some(i), _) => view
                 .cameras
                 .iter()
                 .find(|c| c.index == i)
-                .map_or_else(|| format!("camera {i}"), |c| format!("{}: {}", c.index, c.name)),
-            (None, false) => "choose a camera".to_string(),
+                .map_or_else(|| lang.fmt(Key::CameraN, &[("index", &i)]), |c| format!("{}: {}", c.index, c.name)),
+            (None, false) => lang.t(Key::ChooseCamera).to_string(),
         };
         egui::ComboBox::from_id_salt("camera")
             .selected_text(selected_text)
@@ -84,9 +89,9 @@ impl Controls {
                     }
                 }
                 if view.cameras.is_empty() {
-                    ui.label("No camera found.");
+                    ui.label(lang.t(Key::NoCameraFound));
                 }
-                self.screen_menu_ui(ui, current_screen, actions);
+                self.screen_menu_ui(ui, lang, current_screen, actions);
             })
             .response
             .labelled_by(source_label.id);
@@ -94,14 +99,12 @@ impl Controls {
             && matches!(view.source, SourceState::Opening { .. } | SourceState::Running { .. })
         {
             // Always visible while a screen is watched (pixels stay in memory unless recorded).
-            let red = Color32::from_rgb(230, 50, 50);
             let (rect, _) = ui.allocate_exact_size(egui::Vec2::splat(12.0), egui::Sense::hover());
-            ui.painter().circle_filled(rect.center(), 5.0, red);
-            ui.label(RichText::new(format!("watching {o}")).color(red).strong()).on_hover_text(
-                "The screen is captured and analysed in memory; nothing is saved unless \"record video frames\" is ticked.",
-            );
+            ui.painter().circle_filled(rect.center(), 5.0, theme::RED);
+            ui.label(RichText::new(lang.fmt(Key::Watching, &[("target", o)])).color(theme::RED).strong())
+                .on_hover_text(lang.t(Key::WatchingHover));
         }
-        if ui.button("Refresh cameras").on_hover_text("List the cameras, screens and windows again").clicked() {
+        if ui.button(lang.t(Key::RefreshCameras)).on_hover_text(lang.t(Key::RefreshCamerasHover)).clicked() {
             self.screens = None;
             self.windows = None;
             actions.push(Action::RefreshCameras);
@@ -109,38 +112,45 @@ impl Controls {
         ui.separator();
         // With no source at all, the central panel holds the file field instead.
         if !matches!(view.source, SourceState::NoSource { .. }) {
-            ui.label("Video:");
-            self.open_file_ui(ui, actions);
+            ui.label(lang.t(Key::Video));
+            self.open_file_ui(ui, lang, actions);
             ui.separator();
         }
-        detector_ui(ui, view.detector, actions);
-        model_ui(ui, view.model);
+        detector_ui(ui, lang, view.detector, actions);
+        model_ui(ui, lang, view.model);
+        ui.separator();
+        if let Some(picked) = language_ui(ui, lang) {
+            actions.push(Action::SetLanguage(picked));
+        }
     }
 
     /// The screens and windows in the source menu (listed once, when the menu first opens).
-    fn screen_menu_ui(&mut self, ui: &mut egui::Ui, current: Option<&ScreenOptions>, actions: &mut Vec<Action>) {
+    fn screen_menu_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        lang: Lang,
+        current: Option<&ScreenOptions>,
+        actions: &mut Vec<Action>,
+    ) {
         ui.separator();
         let screens = self.screens.get_or_insert_with(|| crate::source::list_screens().map_err(|e| e.to_string()));
         match screens {
             Ok(list) if list.is_empty() => {
-                ui.label("No screen found.");
+                ui.label(lang.t(Key::NoScreenFound));
             }
             Ok(list) => {
                 for s in list.iter() {
                     let target = ScreenTarget::Screen(s.index);
                     let selected = current.is_some_and(|o| o.target == target && o.region.is_none());
-                    let label = format!("Screen {}: {}x{}", s.index, s.width, s.height);
-                    if ui
-                        .selectable_label(selected, label)
-                        .on_hover_text("Watch this whole screen (e.g. the video-call gallery); --region on the command line for a part")
-                        .clicked()
-                    {
+                    let label =
+                        lang.fmt(Key::ScreenItem, &[("index", &s.index), ("width", &s.width), ("height", &s.height)]);
+                    if ui.selectable_label(selected, label).on_hover_text(lang.t(Key::ScreenItemHover)).clicked() {
                         actions.push(Action::Open(super::SourceSpec::Screen(ScreenOptions::new(target))));
                     }
                 }
             }
             Err(e) => {
-                ui.label("No screen to capture.").on_hover_text(e.as_str());
+                ui.label(lang.t(Key::NoScreenToCapture)).on_hover_text(e.as_str());
             }
         }
         let windows =
@@ -151,53 +161,61 @@ impl Controls {
                     let target = ScreenTarget::Window(title.clone());
                     let selected = current.is_some_and(|o| o.target == target);
                     let short: String = title.chars().take(40).collect();
-                    if ui.selectable_label(selected, format!("Window: {short}")).on_hover_text(title.as_str()).clicked()
-                    {
+                    let label = lang.fmt(Key::WindowItem, &[("title", &short)]);
+                    if ui.selectable_label(selected, label).on_hover_text(title.as_str()).clicked() {
                         actions.push(Action::Open(super::SourceSpec::Screen(ScreenOptions::new(target))));
                     }
                 }
             }
             Err(e) => {
-                ui.label("Windows: not listed").on_hover_text(e.as_str());
+                ui.label(lang.t(Key::WindowsNotListed)).on_hover_text(e.as_str());
             }
         }
     }
 
-    /// The path field and Open button (no file-dialog crate: type or paste a path).
-    pub fn open_file_ui(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    /// The path field, its Open button, and the file dialog's button (the dialog runs on its own
+    /// thread; a file can also be dropped on the window).
+    pub fn open_file_ui(&mut self, ui: &mut egui::Ui, lang: Lang, actions: &mut Vec<Action>) {
         let field = ui.add(
-            egui::TextEdit::singleline(&mut self.video_path).hint_text("path/to/lecture.mp4").desired_width(220.0),
+            egui::TextEdit::singleline(&mut self.video_path).hint_text(lang.t(Key::VideoPathHint)).desired_width(220.0),
         );
         let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         let path = self.video_path.trim();
-        if (ui.add_enabled(!path.is_empty(), egui::Button::new("Open video")).clicked() || (enter && !path.is_empty()))
+        if (ui.add_enabled(!path.is_empty(), egui::Button::new(lang.t(Key::OpenVideo))).clicked()
+            || (enter && !path.is_empty()))
             && !path.is_empty()
         {
             actions.push(Action::Open(super::SourceSpec::Video(PathBuf::from(path))));
         }
+        if ui.button(lang.t(Key::ChooseVideo)).on_hover_text(lang.t(Key::ChooseVideoHover)).clicked() {
+            actions.push(Action::ChooseVideo);
+        }
     }
 
-    fn session_ui(&mut self, ui: &mut egui::Ui, view: &ControlsView<'_>, actions: &mut Vec<Action>) {
-        ui.label("Session:");
+    fn session_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &ControlsView<'_>,
+        settings: &mut Settings,
+        actions: &mut Vec<Action>,
+    ) {
+        let lang = view.lang;
+        ui.label(lang.t(Key::Session));
         match view.session {
             SessionState::Idle | SessionState::Finished { .. } => {
-                if ui
-                    .button("Start")
-                    .on_hover_text("Start recording a session (aggregates only, no pictures)")
-                    .clicked()
-                {
+                if ui.button(lang.t(Key::Start)).on_hover_text(lang.t(Key::StartHover)).clicked() {
                     actions.push(Action::Start);
                 }
             }
             SessionState::Recording { paused_since, .. } => {
                 if paused_since.is_some() {
-                    if ui.button("Resume").clicked() {
+                    if ui.button(lang.t(Key::Resume)).clicked() {
                         actions.push(Action::Resume);
                     }
-                } else if ui.button("Pause").clicked() {
+                } else if ui.button(lang.t(Key::Pause)).clicked() {
                     actions.push(Action::Pause);
                 }
-                if ui.button("Stop").on_hover_text("Stop and write the report").clicked() {
+                if ui.button(lang.t(Key::Stop)).on_hover_text(lang.t(Key::StopHover)).clicked() {
                     actions.push(Action::Stop);
                 }
             }
@@ -206,11 +224,15 @@ impl Controls {
         indicator_ui(ui, view);
         ui.separator();
 
+        // Hangul (and any IME) input arrives through winit's IME events: egui 0.37 takes the
+        // composed text and shows the syllable being composed (see README, "Korean input").
         let recording = matches!(view.session, SessionState::Recording { .. });
-        ui.add(egui::TextEdit::singleline(&mut self.marker_name).hint_text("slide 12").desired_width(100.0));
+        ui.add(
+            egui::TextEdit::singleline(&mut self.marker_name).hint_text(lang.t(Key::MarkerHint)).desired_width(120.0),
+        );
         if ui
-            .add_enabled(recording, egui::Button::new("Mark (M)"))
-            .on_hover_text("Put a named marker on the timeline (hotkey M)")
+            .add_enabled(recording, egui::Button::new(lang.t(Key::Mark)))
+            .on_hover_text(lang.t(Key::MarkHover))
             .clicked()
         {
             actions.push(Action::Mark(self.marker_name.trim().to_string()));
@@ -218,41 +240,64 @@ impl Controls {
         ui.separator();
 
         let has_session = !matches!(view.session, SessionState::Idle);
-        ui.add(egui::TextEdit::singleline(&mut self.export_path).hint_text("export folder").desired_width(140.0));
+        ui.add(
+            egui::TextEdit::singleline(&mut self.export_path)
+                .hint_text(lang.t(Key::ExportFolderHint))
+                .desired_width(140.0),
+        );
         if ui
-            .add_enabled(has_session && !self.export_path.trim().is_empty(), egui::Button::new("Export CSV"))
-            .on_hover_text("Copy the session's CSV files into this folder")
+            .add_enabled(has_session && !self.export_path.trim().is_empty(), egui::Button::new(lang.t(Key::ExportCsv)))
+            .on_hover_text(lang.t(Key::ExportCsvHover))
             .clicked()
         {
             actions.push(Action::Export(PathBuf::from(self.export_path.trim())));
         }
+        if ui
+            .add_enabled(has_session, egui::Button::new(lang.t(Key::ExportTo)))
+            .on_hover_text(lang.t(Key::ExportToHover))
+            .clicked()
+        {
+            actions.push(Action::ChooseExportFolder);
+        }
+        ui.checkbox(&mut settings.excel, lang.t(Key::Excel)).on_hover_text(lang.t(Key::ExcelHover));
         ui.separator();
         let mut record = view.record_frames;
-        if ui
-            .checkbox(&mut record, "record video frames")
-            .on_hover_text("Off by default: nothing but aggregates is written. On: every analysed frame is saved as JPEG in the session folder.")
-            .changed()
-        {
+        if ui.checkbox(&mut record, lang.t(Key::RecordFrames)).on_hover_text(lang.t(Key::RecordFramesHover)).changed() {
             actions.push(Action::RecordFrames(record));
         }
     }
 }
 
+/// The language switch; returns the language picked, if it changed.
+pub fn language_ui(ui: &mut egui::Ui, current: Lang) -> Option<Lang> {
+    let label = ui.label(current.t(Key::Language));
+    let mut picked = None;
+    egui::ComboBox::from_id_salt("language")
+        .selected_text(current.native_name())
+        .show_ui(ui, |ui| {
+            for lang in Lang::ALL {
+                if ui.selectable_label(current == lang, lang.native_name()).clicked() && current != lang {
+                    picked = Some(lang);
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id);
+    picked
+}
+
 /// A coloured dot and a few words: is analysis running, is the session recording. (The dot is
 /// painted: the default fonts have no "●".)
 fn indicator_ui(ui: &mut egui::Ui, view: &ControlsView<'_>) {
-    let red = Color32::from_rgb(230, 50, 50);
+    let lang = view.lang;
+    let rate = &view.rate_text;
     let (color, text) = match (view.session, view.flowing) {
-        (SessionState::Recording { paused_since: Some(_), .. }, _) => {
-            (Color32::from_rgb(230, 170, 40), "paused".to_string())
-        }
-        (SessionState::Recording { .. }, true) => (red, format!("recording · analysing {}", view.rate_text)),
-        (SessionState::Recording { .. }, false) => (red, "recording · no frames".to_string()),
-        (_, true) if matches!(view.model, ModelStatus::Failed(_)) => {
-            (Color32::GRAY, "video only (no analysis)".to_string())
-        }
-        (_, true) => (Color32::from_rgb(60, 190, 90), format!("analysing {}", view.rate_text)),
-        (_, false) => (Color32::GRAY, "idle".to_string()),
+        (SessionState::Recording { paused_since: Some(_), .. }, _) => (theme::AMBER, lang.t(Key::Paused).to_string()),
+        (SessionState::Recording { .. }, true) => (theme::RED, lang.fmt(Key::RecordingAnalysing, &[("rate", rate)])),
+        (SessionState::Recording { .. }, false) => (theme::RED, lang.t(Key::RecordingNoFrames).to_string()),
+        (_, true) if matches!(view.model, ModelStatus::Failed(_)) => (theme::GREY, lang.t(Key::VideoOnly).to_string()),
+        (_, true) => (theme::GREEN, lang.fmt(Key::Analysing, &[("rate", rate)])),
+        (_, false) => (theme::GREY, lang.t(Key::Idle).to_string()),
     };
     let (rect, _) = ui.allocate_exact_size(egui::Vec2::splat(12.0), egui::Sense::hover());
     ui.painter().circle_filled(rect.center(), 5.0, color);
@@ -260,20 +305,18 @@ fn indicator_ui(ui: &mut egui::Ui, view: &ControlsView<'_>) {
 }
 
 /// The same choice as `--detector`.
-fn detector_ui(ui: &mut egui::Ui, current: DetectorChoice, actions: &mut Vec<Action>) {
-    let label = ui.label("Detector:");
+fn detector_ui(ui: &mut egui::Ui, lang: Lang, current: DetectorChoice, actions: &mut Vec<Action>) {
+    let label = ui.label(lang.t(Key::Detector));
     egui::ComboBox::from_id_salt("detector")
         .selected_text(current.as_str())
         .show_ui(ui, |ui| {
             for choice in DetectorChoice::ALL {
-                let hint = match choice {
-                    DetectorChoice::Auto => {
-                        "Everyone in a class scene or a video-call gallery, from ~32 px faces up (default)"
-                    }
-                    DetectorChoice::Blazeface => "Fastest: one or two people close to the camera",
-                    DetectorChoice::Tiled => "BlazeFace on tiles: small faces, slow (for comparison)",
-                    DetectorChoice::Centerface => "CenterFace on every frame: most thorough, slowest",
-                };
+                let hint = lang.t(match choice {
+                    DetectorChoice::Auto => Key::DetectorAutoHint,
+                    DetectorChoice::Blazeface => Key::DetectorBlazefaceHint,
+                    DetectorChoice::Tiled => Key::DetectorTiledHint,
+                    DetectorChoice::Centerface => Key::DetectorCenterfaceHint,
+                });
                 if ui.selectable_label(current == choice, choice.as_str()).on_hover_text(hint).clicked()
                     && current != choice
                 {
@@ -286,18 +329,17 @@ fn detector_ui(ui: &mut egui::Ui, current: DetectorChoice, actions: &mut Vec<Act
     ui.separator();
 }
 
-fn model_ui(ui: &mut egui::Ui, model: &ModelStatus) {
+fn model_ui(ui: &mut egui::Ui, lang: Lang, model: &ModelStatus) {
     match model {
         ModelStatus::Loading => {
             ui.spinner();
-            ui.label("loading models…");
+            ui.label(lang.t(Key::LoadingModels));
         }
         ModelStatus::Ready(provider) => {
-            ui.label(format!("Provider: {provider}"))
-                .on_hover_text("Where the face detector and the emotion CNN run (ONNX Runtime execution provider)");
+            ui.label(lang.fmt(Key::Provider, &[("provider", provider)])).on_hover_text(lang.t(Key::ProviderHover));
         }
         ModelStatus::Failed(_) => {
-            ui.label(RichText::new("Provider: none (models not loaded)").color(Color32::from_rgb(230, 80, 80)));
+            ui.label(RichText::new(lang.t(Key::ProviderNone)).color(theme::RED));
         }
         ModelStatus::Viewing => {}
     }

@@ -7,14 +7,23 @@
 //! ([`timeline_ui`]), the faces' probability bars ([`faces_ui`]) and the video with its overlay
 //! ([`video_ui`]).
 //!
+//! Around them: [`state`] (what the window is in, what a user can ask, what it remembers between
+//! runs), [`jobs`] (slow work off the UI thread), [`dialogs`] (native file dialogs), [`notices`]
+//! and [`theme`] (one palette). Every word shown comes from [`crate::i18n`].
+//!
 //! Privacy: nothing but aggregates is written unless "record video frames" is switched on.
 
 use eframe::egui;
 pub mod controls_ui;
+pub mod dialogs;
 pub mod faces_ui;
+pub mod jobs;
 pub mod live;
+pub mod notices;
 pub mod recording;
+pub mod state;
 pub mod stats;
+pub mod theme;
 pub mod timeline_ui;
 pub mod video_ui;
 
@@ -22,14 +31,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use egui::{Color32, RichText};
+use egui::RichText;
 
 pub use live::{Feed, FeedSenders, LiveEvent, LiveFrame, SourceSpec, feed_channels};
+pub use state::{Action, FaceLines, MemoryStorage, ModelStatus, RememberedSource, SessionState, Settings, SourceState};
 
+use crate::i18n::{Key, Lang};
 use crate::pipeline::PipelineConfig;
 use crate::source::{CameraInfo, CameraSelector, SourceError};
 use controls_ui::{Controls, ControlsView};
+use dialogs::{Picked, Purpose};
+use jobs::{JobDone, Jobs};
 use live::{Live, Shared};
+use notices::Notices;
 use stats::{CounterSnapshot, LatencySummary, LatencyWindow, RateMeter};
 use timeline_ui::TimelineView;
 use video_ui::VideoView;
@@ -57,6 +71,14 @@ pub struct WindowOptions {
     pub stats: bool,
     /// Open a saved session's timeline read-only instead of a source.
     pub view_session: Option<PathBuf>,
+    /// `--lang`: this language for this run, whatever was picked in the window before.
+    pub lang: Option<Lang>,
+    /// The locale's language, used when neither `--lang` nor the window picked one.
+    pub locale_lang: Lang,
+    /// `--detector` was given: it wins over the detector remembered from the window.
+    pub detector_given: bool,
+    /// `--marker "TEXT@SECONDS"`: markers set at these session times (a scripted lecture, the screenshots).
+    pub markers: Vec<(String, f64)>,
 }
 
 impl WindowOptions {
@@ -73,6 +95,10 @@ impl WindowOptions {
             exit_after_s: None,
             stats: false,
             view_session: None,
+            lang: None,
+            locale_lang: Lang::En,
+            detector_given: false,
+            markers: Vec::new(),
         }
     }
 }
@@ -94,129 +120,22 @@ pub fn run_window(opts: WindowOptions) -> anyhow::Result<()> {
     eframe::run_native(
         "emotion-monitor",
         native,
-        Box::new(move |cc| Ok(Box::new(EmotionApp::new(&cc.egui_ctx, opts)) as Box<dyn eframe::App>)),
+        Box::new(move |cc| Ok(Box::new(EmotionApp::new(cc, opts)) as Box<dyn eframe::App>)),
     )
     .map_err(|e| {
         anyhow::anyhow!("could not open the window: {e} (is there a display? try `xvfb-run -a` on a headless machine)")
     })
 }
 
-/// Where frames come from right now, and how that is going.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceState {
-    /// No camera and no file: the window says so and offers to open a file.
-    NoSource {
-        why: String,
-    },
-    Opening {
-        spec: SourceSpec,
-        generation: u64,
-    },
-    Running {
-        spec: SourceSpec,
-        generation: u64,
-        name: String,
-        live: bool,
-    },
-    /// A video file reached its end.
-    Ended {
-        spec: SourceSpec,
-        generation: u64,
-        name: String,
-    },
-    /// The camera vanished mid-session; Retry reopens it.
-    Lost {
-        spec: SourceSpec,
-        generation: u64,
-        message: String,
-    },
-    /// The source could not be opened or read.
-    Failed {
-        spec: SourceSpec,
-        generation: u64,
-        message: String,
-    },
-}
-
-impl SourceState {
-    pub fn spec(&self) -> Option<&SourceSpec> {
-        match self {
-            SourceState::NoSource { .. } => None,
-            SourceState::Opening { spec, .. }
-            | SourceState::Running { spec, .. }
-            | SourceState::Ended { spec, .. }
-            | SourceState::Lost { spec, .. }
-            | SourceState::Failed { spec, .. } => Some(spec),
-        }
-    }
-
-    fn generation(&self) -> Option<u64> {
-        match self {
-            SourceState::NoSource { .. } => None,
-            SourceState::Opening { generation, .. }
-            | SourceState::Running { generation, .. }
-            | SourceState::Ended { generation, .. }
-            | SourceState::Lost { generation, .. }
-            | SourceState::Failed { generation, .. } => Some(*generation),
-        }
-    }
-}
-
-/// Whether the models are loaded and where they run.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModelStatus {
-    Loading,
-    /// The execution provider, e.g. "CPU (CUDA unavailable: …)".
-    Ready(String),
-    Failed(String),
-    /// A saved session is shown: no models needed.
-    Viewing,
-}
-
-/// The session as the UI sees it (the data itself lives in [`recording::SessionSlot`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum SessionState {
-    Idle,
-    Recording { dir: PathBuf, started: Instant, paused_total: Duration, paused_since: Option<Instant> },
-    Finished { dir: PathBuf, elapsed: Duration, summary: String },
-}
-
-impl SessionState {
-    /// Wall-clock time recorded, pauses excluded.
-    pub fn elapsed(&self) -> Duration {
-        match self {
-            SessionState::Idle => Duration::ZERO,
-            SessionState::Recording { started, paused_total, paused_since, .. } => {
-                let now = paused_since.unwrap_or_else(Instant::now);
-                now.saturating_duration_since(*started).saturating_sub(*paused_total)
-            }
-            SessionState::Finished { elapsed, .. } => *elapsed,
-        }
-    }
-}
-
-/// What the user asked for, from any panel; applied by [`EmotionApp::apply`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Open(SourceSpec),
-    RefreshCameras,
-    /// Reopen the current source (after a lost camera or a failed open).
-    Retry,
-    Start,
-    Pause,
-    Resume,
-    Stop,
-    /// A named marker at the current session time (empty name: "marker N").
-    Mark(String),
-    Export(PathBuf),
-    RecordFrames(bool),
-    /// Use another face detector from the next frame on.
-    SetDetector(crate::detect::scene::DetectorChoice),
-}
-
-/// The first source to open: the video if given, else the camera asked for, else the first
-/// camera found; `Err` says why there is none.
-pub fn initial_source(opts: &WindowOptions, cameras: &Result<Vec<CameraInfo>, String>) -> Result<SourceSpec, String> {
+/// The first source to open: the video if given, else the screen or camera asked for, else the source
+/// remembered from the last run if it is still there, else the first camera found; `Err` says why
+/// there is none.
+pub fn initial_source(
+    opts: &WindowOptions,
+    cameras: &Result<Vec<CameraInfo>, String>,
+    remembered: Option<&RememberedSource>,
+    lang: Lang,
+) -> Result<SourceSpec, String> {
     if let Some(v) = &opts.video {
         return Ok(SourceSpec::Video(v.clone()));
     }
@@ -226,12 +145,16 @@ pub fn initial_source(opts: &WindowOptions, cameras: &Result<Vec<CameraInfo>, St
     if let Some(c) = &opts.camera {
         return Ok(SourceSpec::Camera(c.clone()));
     }
+    let listed = cameras.as_deref().unwrap_or_default();
+    if let Some(spec) = remembered.and_then(|r| r.reopen(listed)) {
+        return Ok(spec);
+    }
     match cameras {
         Ok(list) => match list.first() {
             Some(cam) => Ok(SourceSpec::Camera(CameraSelector::Index(cam.index))),
-            None => Err("No camera found on this machine, and no video file was given.".into()),
+            None => Err(lang.t(Key::NoCameraNoVideo).to_string()),
         },
-        Err(e) => Err(format!("Cameras could not be listed ({e}), and no video file was given.")),
+        Err(e) => Err(lang.fmt(Key::CamerasNotListed, &[("error", e)])),
     }
 }
 
@@ -296,68 +219,29 @@ pub struct EmotionApp {
     timeline: TimelineView,
     selected_face: Option<u64>,
     /// The latest thing worth telling the user (export done, marker set, errors), newest last.
-    notices: Vec<Notice>,
+    notices: Notices,
+    /// What is remembered between runs (saved by [`eframe::App::save`]).
+    settings: Settings,
+    /// The language shown now (`--lang`, else the one picked, else the locale's).
+    lang: Lang,
+    /// `--marker` entries not yet set (session seconds, name), earliest first.
+    scripted_markers: Vec<(f64, String)>,
     stats: UiStats,
     exit: Option<ExitPlan>,
     marker_count: u32,
-    /// Slow work (finishing a session, exporting one) runs on its own threads and reports here.
+    /// Slow work (finishing a session, exporting one, a file dialog) runs on its own threads and reports here.
     jobs: Jobs,
     /// To wake the UI when a job is done (known from the first frame on).
     ctx: Option<egui::Context>,
 }
 
-/// A finished background job.
-enum JobDone {
-    Finished { dir: PathBuf, result: Result<String, String> },
-    Exported { to: PathBuf, result: Result<usize, String> },
-}
-
-struct Jobs {
-    tx: crossbeam_channel::Sender<JobDone>,
-    rx: crossbeam_channel::Receiver<JobDone>,
-    running: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Jobs {
-    fn new() -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        Self { tx, rx, running: Vec::new() }
-    }
-
-    /// Runs `work` on a thread named `name`; its result comes back through `rx` (and wakes the UI).
-    fn spawn(&mut self, ctx: Option<egui::Context>, name: &str, work: impl FnOnce() -> JobDone + Send + 'static) {
-        self.running.retain(|h| !h.is_finished());
-        let tx = self.tx.clone();
-        let spawned = std::thread::Builder::new().name(name.into()).spawn(move || {
-            let _ = tx.send(work());
-            if let Some(ctx) = ctx {
-                ctx.request_repaint();
-            }
-        });
-        match spawned {
-            Ok(h) => self.running.push(h),
-            Err(e) => tracing::error!("cannot start the {name} thread: {e}"),
-        }
-    }
-
-    /// Waits for every job (the window is closing: a session must be finished before the process ends).
-    fn join_all(&mut self) {
-        for h in self.running.drain(..) {
-            let _ = h.join();
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Notice {
-    text: String,
-    error: bool,
-    at: Instant,
-}
-
 impl EmotionApp {
-    /// The window with its worker threads, opening the first source (or a saved session to view).
-    pub fn new(ctx: &egui::Context, opts: WindowOptions) -> Self {
+    /// The window with its worker threads, opening the first source (or a saved session to view),
+    /// with the settings eframe saved last time.
+    pub fn new(cc: &eframe::CreationContext<'_>, mut opts: WindowOptions) -> Self {
+        let ctx = &cc.egui_ctx;
+        let settings = Settings::load(cc.storage);
+        apply_remembered(&mut opts, &settings);
         let (senders, feed) = feed_channels();
         let shared = Arc::new(Shared::default());
         shared.set_detector(opts.pipeline.detector);
@@ -367,7 +251,7 @@ impl EmotionApp {
         if !viewing {
             match Live::start(ctx, opts.pipeline.clone(), shared.clone(), senders) {
                 Ok(l) => live = Some(l),
-                Err(e) => startup_error = Some(format!("could not start the inference thread: {e}")),
+                Err(e) => startup_error = Some((Key::InferenceThreadFailed, e.to_string())),
             }
         }
         let cameras = if viewing {
@@ -375,26 +259,34 @@ impl EmotionApp {
         } else {
             crate::source::list_cameras().map_err(|e: SourceError| e.to_string())
         };
-        let mut app = Self::build(opts, live, shared, feed, cameras);
+        let mut app = Self::build(opts, settings, live, shared, feed, cameras);
         app.ctx = Some(ctx.clone());
-        if let Some(e) = startup_error {
-            app.notify(e, true);
+        if let Some((key, e)) = startup_error {
+            app.notify(app.lang.fmt(key, &[("error", &e)]), true);
         }
         app
     }
 
     /// The window without threads: the returned senders play the worker threads' part (tests,
-    /// or a driver of your own). No camera is listed.
+    /// or a driver of your own). No camera is listed. Nothing remembered.
     pub fn with_feed(opts: WindowOptions) -> (Self, FeedSenders) {
+        Self::with_feed_restored(opts, None)
+    }
+
+    /// [`Self::with_feed`] with the settings saved in `storage` (as eframe restores them at start).
+    pub fn with_feed_restored(mut opts: WindowOptions, storage: Option<&dyn eframe::Storage>) -> (Self, FeedSenders) {
+        let settings = Settings::load(storage);
+        apply_remembered(&mut opts, &settings);
         let (senders, feed) = feed_channels();
         let shared = Arc::new(Shared::default());
         shared.set_detector(opts.pipeline.detector);
-        let app = Self::build(opts, None, shared, feed, Ok(Vec::new()));
+        let app = Self::build(opts, settings, None, shared, feed, Ok(Vec::new()));
         (app, senders)
     }
 
     fn build(
         opts: WindowOptions,
+        settings: Settings,
         live: Option<Live>,
         shared: Arc<Shared>,
         feed: Feed,
@@ -407,7 +299,18 @@ impl EmotionApp {
             closing: false,
         });
         let mut controls = Controls::default();
-        controls.export_path = opts.session_root.join("export").display().to_string();
+        let export_folder = settings.export_folder.clone().unwrap_or_else(|| opts.session_root.join("export"));
+        controls.export_path = export_folder.display().to_string();
+        if let Some(RememberedSource::Video { path }) = &settings.source {
+            controls.video_path = path.display().to_string();
+        }
+        let lang = opts.lang.or(settings.lang).unwrap_or(opts.locale_lang);
+        crate::i18n::set_report_language(lang);
+        let mut timeline = TimelineView::default();
+        timeline.show_states = settings.show_states;
+        timeline.face_lines = settings.face_lines;
+        let mut scripted_markers: Vec<(f64, String)> = opts.markers.iter().map(|(n, t)| (*t, n.clone())).collect();
+        scripted_markers.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut app = Self {
             live,
             shared,
@@ -419,9 +322,12 @@ impl EmotionApp {
             session: SessionState::Idle,
             controls,
             video: VideoView::default(),
-            timeline: TimelineView::default(),
+            timeline,
             selected_face: None,
-            notices: Vec::new(),
+            notices: Notices::default(),
+            settings,
+            lang,
+            scripted_markers,
             stats: UiStats::new(),
             exit,
             marker_count: 0,
@@ -433,11 +339,14 @@ impl EmotionApp {
             app.model = ModelStatus::Viewing;
             match app.timeline.load_saved(&dir) {
                 Ok(()) => app.source = SourceState::NoSource { why: String::new() },
-                Err(e) => app.notify(format!("Cannot open session {}: {e}", dir.display()), true),
+                Err(e) => {
+                    let text = app.lang.fmt(Key::CannotOpenSession, &[("path", &dir.display()), ("error", &e)]);
+                    app.notify(text, true);
+                }
             }
             return app;
         }
-        match initial_source(&app.opts, &cameras) {
+        match initial_source(&app.opts, &cameras, app.settings.source.as_ref(), app.lang) {
             Ok(spec) => app.open(spec),
             Err(why) => app.source = SourceState::NoSource { why },
         }
@@ -468,17 +377,23 @@ impl EmotionApp {
         }
     }
 
+    /// The language the window shows now.
+    pub fn lang(&self) -> Lang {
+        self.lang
+    }
+
+    /// The face detector in use from the next frame on.
+    pub fn detector(&self) -> crate::detect::scene::DetectorChoice {
+        self.shared.detector()
+    }
+
+    /// What would be saved for the next run now.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     fn notify(&mut self, text: impl Into<String>, error: bool) {
-        let text = text.into();
-        if error {
-            tracing::warn!("{text}");
-        } else {
-            tracing::info!("{text}");
-        }
-        self.notices.push(Notice { text, error, at: Instant::now() });
-        if self.notices.len() > 4 {
-            self.notices.remove(0);
-        }
+        self.notices.push(text.into(), error);
     }
 
     fn open(&mut self, spec: SourceSpec) {
@@ -505,7 +420,7 @@ impl EmotionApp {
                     let n = c.len();
                     let first = c.first().map(|cam| cam.index);
                     self.cameras = c;
-                    self.notify(format!("{n} camera(s) found"), false);
+                    self.notify(self.lang.fmt(Key::CamerasFound, &[("n", &n)]), false);
                     // Nothing was open: a camera that just appeared is what the user wants.
                     if let (SourceState::NoSource { .. }, Some(index)) = (&self.source, first) {
                         self.open(SourceSpec::Camera(CameraSelector::Index(index)));
@@ -536,51 +451,137 @@ impl EmotionApp {
                 }
             }
             Action::Stop => self.stop_session(),
-            Action::Mark(name) => {
-                self.marker_count += 1;
-                let name = if name.is_empty() { format!("marker {}", self.marker_count) } else { name };
-                let result = self.shared.lock_session().mark(&name);
-                match result {
-                    Ok(t) => self.notify(
-                        format!(
-                            "Marker \"{name}\" at {}",
-                            controls_ui::format_elapsed(Duration::from_secs_f64(t.max(0.0)))
-                        ),
-                        false,
-                    ),
-                    Err(e) => self.notify(format!("Marker not set: {e}"), true),
-                }
-            }
+            Action::Mark(name) => self.mark(name),
             Action::Export(to) => {
                 // Only the flush happens under the session lock; copying a long session's files runs
                 // on a worker, so neither the window nor the analysis waits for it.
                 let plan = self.shared.lock_session().export_plan(&to);
                 match plan {
                     Ok((dir, dest)) => {
-                        self.notify(format!("Exporting to {} …", dest.display()), false);
+                        self.notify(self.lang.fmt(Key::Exporting, &[("path", &dest.display())]), false);
+                        let excel = self.settings.excel;
                         self.jobs.spawn(self.ctx.clone(), "export", move || JobDone::Exported {
                             result: crate::session::export_session(&dir, &dest)
-                                .map(|files| files.len())
+                                .and_then(|files| {
+                                    if excel {
+                                        crate::session::add_excel_bom(&files)?;
+                                    }
+                                    Ok(files.len())
+                                })
                                 .map_err(|e| e.to_string()),
                             to: dest,
+                            excel,
                         });
                     }
-                    Err(e) => self.notify(format!("Export failed: {e}"), true),
+                    Err(e) => self.notify(self.lang.fmt(Key::ExportFailed, &[("error", &e)]), true),
                 }
             }
             Action::SetDetector(choice) => {
                 self.shared.set_detector(choice);
-                self.notify(format!("Face detector: {}", choice.as_str()), false);
+                self.settings.detector = Some(choice);
+                self.notify(self.lang.fmt(Key::DetectorSet, &[("name", &choice.as_str())]), false);
             }
             Action::RecordFrames(on) => {
                 self.shared.lock_session().set_record_frames(on);
                 if on {
-                    self.notify(
-                        "Recording video frames: each analysed frame is saved as JPEG in the session folder.",
-                        false,
-                    );
+                    self.notify(self.lang.t(Key::RecordingFramesOn), false);
                 }
             }
+            Action::SetLanguage(lang) => {
+                self.lang = lang;
+                self.settings.lang = Some(lang);
+                crate::i18n::set_report_language(lang);
+            }
+            Action::ChooseVideo => self.choose(Purpose::Video),
+            Action::ChooseExportFolder => self.choose(Purpose::ExportFolder),
+        }
+    }
+
+    /// A named marker at the current session time (empty name: "marker N").
+    fn mark(&mut self, name: String) {
+        self.marker_count += 1;
+        let name = if name.is_empty() { self.lang.fmt(Key::DefaultMarker, &[("n", &self.marker_count)]) } else { name };
+        let result = self.shared.lock_session().mark(&name);
+        match result {
+            Ok(t) => {
+                let time = controls_ui::format_elapsed(Duration::from_secs_f64(t.max(0.0)));
+                self.notify(self.lang.fmt(Key::MarkerSet, &[("name", &name), ("time", &time)]), false);
+            }
+            Err(e) => self.notify(self.lang.fmt(Key::MarkerNotSet, &[("error", &e)]), true),
+        }
+    }
+
+    /// `--marker` entries whose time the session has reached.
+    fn scripted_markers_step(&mut self) {
+        if self.scripted_markers.is_empty() || !matches!(self.session, SessionState::Recording { .. }) {
+            return;
+        }
+        let now = self.shared.lock_session().timeline().and_then(|t| t.span()).map(|(_, end)| end);
+        let Some(now) = now else { return };
+        while self.scripted_markers.first().is_some_and(|(t, _)| *t <= now) {
+            let (_, name) = self.scripted_markers.remove(0);
+            self.mark(name);
+        }
+    }
+
+    /// Opens a file dialog on its own thread; its answer comes back through [`Jobs`].
+    fn choose(&mut self, purpose: Purpose) {
+        if self.jobs.dialog_open {
+            self.notify(self.lang.t(Key::DialogBusy), false);
+            return;
+        }
+        let start = match purpose {
+            Purpose::Video => self.settings.video_folder.clone(),
+            Purpose::ExportFolder => {
+                let typed = PathBuf::from(self.controls.export_path.trim());
+                Some(typed).filter(|p| p.is_dir()).or_else(|| self.settings.export_folder.clone())
+            }
+        };
+        self.jobs.spawn_dialog(self.ctx.clone(), purpose, self.lang, start);
+    }
+
+    fn on_picked(&mut self, purpose: Purpose, picked: Picked) {
+        self.jobs.dialog_open = false;
+        match (purpose, picked) {
+            (Purpose::Video, Picked::Path(p)) => self.open_video(p),
+            (Purpose::ExportFolder, Picked::Path(p)) => {
+                self.controls.export_path = p.display().to_string();
+                self.settings.export_folder = Some(p.clone());
+                self.apply(Action::Export(p));
+            }
+            (_, Picked::Cancelled) => {}
+            (_, Picked::Unavailable(why)) => self.notify(why, true),
+        }
+    }
+
+    /// Opens a video chosen in a dialog or dropped on the window.
+    fn open_video(&mut self, path: PathBuf) {
+        self.controls.video_path = path.display().to_string();
+        self.apply(Action::Open(SourceSpec::Video(path)));
+    }
+
+    /// A file dropped on the window is opened as the video; while one is dragged over, says so.
+    fn dropped_files_ui(&mut self, ctx: &egui::Context) {
+        let (dropped, hovering) = ctx.input(|i| (i.raw.dropped_files.clone(), !i.raw.hovered_files.is_empty()));
+        if hovering {
+            let painter =
+                ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop-overlay")));
+            let rect = ctx.content_rect();
+            painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(170));
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                self.lang.t(Key::DropHere),
+                egui::FontId::proportional(28.0),
+                egui::Color32::WHITE,
+            );
+        }
+        let Some(file) = dropped.into_iter().next() else { return };
+        let path = file.path().to_path_buf();
+        if path.as_os_str().is_empty() {
+            self.notify(self.lang.t(Key::DroppedNotFile), true);
+        } else {
+            self.open_video(path);
         }
     }
 
@@ -606,7 +607,7 @@ impl EmotionApp {
                 self.shared.paused.store(false, std::sync::atomic::Ordering::SeqCst);
                 self.timeline.reset();
                 self.marker_count = 0;
-                self.notify(format!("Session started: {}", dir.display()), false);
+                self.notify(self.lang.fmt(Key::SessionStarted, &[("path", &dir.display())]), false);
                 self.session = SessionState::Recording {
                     dir,
                     started: Instant::now(),
@@ -614,7 +615,7 @@ impl EmotionApp {
                     paused_since: None,
                 };
             }
-            Err(e) => self.notify(format!("Could not start a session: {e}"), true),
+            Err(e) => self.notify(self.lang.fmt(Key::SessionNotStarted, &[("error", &e)]), true),
         }
     }
 
@@ -625,7 +626,8 @@ impl EmotionApp {
         let elapsed = self.session.elapsed();
         self.shared.paused.store(false, std::sync::atomic::Ordering::SeqCst);
         let recorder = self.shared.lock_session().take_recorder();
-        self.session = SessionState::Finished { dir: dir.clone(), elapsed, summary: "writing the report…".into() };
+        self.session =
+            SessionState::Finished { dir: dir.clone(), elapsed, summary: self.lang.t(Key::WritingReport).into() };
         let Some(recorder) = recorder else { return };
         self.jobs.spawn(self.ctx.clone(), "finish-session", move || JobDone::Finished {
             dir,
@@ -638,11 +640,11 @@ impl EmotionApp {
             JobDone::Finished { dir, result } => {
                 let summary = match result {
                     Ok(s) => {
-                        self.notify(format!("Session saved in {}", dir.display()), false);
+                        self.notify(self.lang.fmt(Key::SessionSaved, &[("path", &dir.display())]), false);
                         s
                     }
                     Err(e) => {
-                        self.notify(format!("Session stopped, but finishing it failed: {e}"), true);
+                        self.notify(self.lang.fmt(Key::FinishFailed, &[("error", &e)]), true);
                         String::new()
                     }
                 };
@@ -652,10 +654,14 @@ impl EmotionApp {
                     *s = summary;
                 }
             }
-            JobDone::Exported { to, result: Ok(n) } => {
-                self.notify(format!("Exported {n} file(s) to {}", to.display()), false)
+            JobDone::Exported { to, result: Ok(n), excel } => {
+                let key = if excel { Key::ExportedExcel } else { Key::Exported };
+                self.notify(self.lang.fmt(key, &[("n", &n), ("path", &to.display())]), false)
             }
-            JobDone::Exported { result: Err(e), .. } => self.notify(format!("Export failed: {e}"), true),
+            JobDone::Exported { result: Err(e), .. } => {
+                self.notify(self.lang.fmt(Key::ExportFailed, &[("error", &e)]), true)
+            }
+            JobDone::Picked { purpose, picked } => self.on_picked(purpose, picked),
         }
     }
 
@@ -672,7 +678,7 @@ impl EmotionApp {
         }
         let recording_error = self.shared.lock_session().take_error();
         if let Some(e) = recording_error {
-            self.notify(format!("Session recording: {e}"), true);
+            self.notify(self.lang.fmt(Key::RecordingError, &[("error", &e)]), true);
         }
         let mut newest = None;
         while let Ok(f) = self.feed.results.try_recv() {
@@ -697,6 +703,11 @@ impl EmotionApp {
             LiveEvent::InferenceFailed(e) => self.notify(e, true),
             LiveEvent::SourceOpened { generation, name, live, .. } if Some(generation) == current => {
                 let spec = self.source.spec().cloned().unwrap_or(SourceSpec::Video(PathBuf::from(&name)));
+                if let SourceSpec::Video(p) = &spec {
+                    self.settings.video_folder =
+                        p.parent().filter(|d| !d.as_os_str().is_empty()).map(Path::to_path_buf);
+                }
+                self.settings.source = Some(RememberedSource::of(&spec));
                 self.source = SourceState::Running { spec, generation, name, live };
                 if self.opts.autostart && matches!(self.session, SessionState::Idle) {
                     self.start_session();
@@ -745,6 +756,8 @@ impl EmotionApp {
             self.after_frame(&ctx);
             return;
         }
+        self.scripted_markers_step();
+        self.dropped_files_ui(&ctx);
 
         let flowing = self.stats.last_result_at.is_some_and(|t| t.elapsed() < Duration::from_secs(1));
         let record_frames = self.shared.lock_session().record_frames();
@@ -760,8 +773,9 @@ impl EmotionApp {
                 record_frames,
                 rate_text,
                 detector: self.shared.detector(),
+                lang: self.lang,
             };
-            actions.extend(self.controls.ui(ui, &view));
+            actions.extend(self.controls.ui(ui, &view, &mut self.settings));
             ui.add_space(2.0);
         });
         egui::Panel::bottom("status").show(ui, |ui| {
@@ -770,14 +784,18 @@ impl EmotionApp {
         egui::Panel::bottom("timeline").resizable(true).default_size(240.0).min_size(120.0).show(ui, |ui| {
             self.timeline.refresh(self.shared.lock_session().timeline());
             let visible: Vec<u64> = self.video.faces().iter().map(|f| f.id).collect();
-            self.timeline.ui(ui, &visible, self.selected_face);
+            if let Some(face) = self.timeline.ui(ui, self.lang, &visible, self.selected_face) {
+                self.selected_face = Some(face);
+            }
+            self.settings.show_states = self.timeline.show_states;
+            self.settings.face_lines = self.timeline.face_lines;
         });
         egui::Panel::right("faces").resizable(true).default_size(260.0).show(ui, |ui| {
-            faces_ui::faces_ui(ui, self.video.faces(), &mut self.selected_face);
+            faces_ui::faces_ui(ui, self.lang, self.video.faces(), &mut self.selected_face);
         });
         egui::CentralPanel::default().show(ui, |ui| {
             self.source_banner_ui(ui, &mut actions);
-            self.video.ui(ui, &mut self.selected_face);
+            self.video.ui(ui, self.lang, &mut self.selected_face);
         });
 
         for a in actions {
@@ -796,10 +814,10 @@ impl EmotionApp {
 
     /// Above the video: what is wrong with the source (and what to do), or the model error.
     fn source_banner_ui(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-        let red = Color32::from_rgb(230, 80, 80);
+        let lang = self.lang;
         if let ModelStatus::Failed(e) = &self.model {
-            ui.label(RichText::new(format!("Analysis unavailable: {e}")).color(red));
-            ui.label("The video is shown without faces. Fix the models and restart the window.");
+            ui.label(RichText::new(lang.fmt(Key::AnalysisUnavailable, &[("error", e)])).color(theme::RED));
+            ui.label(lang.t(Key::AnalysisUnavailableHelp));
             ui.separator();
         }
         match &self.source {
@@ -807,11 +825,11 @@ impl EmotionApp {
                 ui.add_space(40.0);
                 ui.vertical_centered(|ui| {
                     ui.heading(why.as_str());
-                    ui.label("Open a recorded lecture instead: type the path of a video file and press Open video.");
+                    ui.label(lang.t(Key::OpenInstead));
                     ui.add_space(8.0);
                     ui.horizontal(|ui| {
-                        self.controls.open_file_ui(ui, actions);
-                        if ui.button("Look for cameras again").clicked() {
+                        self.controls.open_file_ui(ui, lang, actions);
+                        if ui.button(lang.t(Key::LookForCameras)).clicked() {
                             actions.push(Action::RefreshCameras);
                         }
                     });
@@ -820,80 +838,81 @@ impl EmotionApp {
             SourceState::Opening { spec, .. } => {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label(format!("Opening {spec}…"));
+                    ui.label(lang.fmt(Key::Opening, &[("source", spec)]));
                 });
             }
             SourceState::Lost { message, .. } => {
-                ui.label(RichText::new(format!("Camera lost: {message}")).color(red).strong());
+                ui.label(RichText::new(lang.fmt(Key::CameraLost, &[("message", message)])).color(theme::RED).strong());
                 ui.horizontal(|ui| {
-                    ui.label("The session keeps its data. Reconnect the camera, then");
-                    if ui.button("Retry").clicked() {
+                    ui.label(lang.t(Key::CameraLostHelp));
+                    if ui.button(lang.t(Key::Retry)).clicked() {
                         actions.push(Action::Retry);
                     }
                 });
             }
             SourceState::Failed { message, .. } => {
-                ui.label(RichText::new(message.as_str()).color(red).strong());
+                ui.label(RichText::new(message.as_str()).color(theme::RED).strong());
                 ui.horizontal(|ui| {
-                    if ui.button("Retry").clicked() {
+                    if ui.button(lang.t(Key::Retry)).clicked() {
                         actions.push(Action::Retry);
                     }
-                    ui.label("or open another source above.");
+                    ui.label(lang.t(Key::OrOpenAnother));
                 });
             }
             SourceState::Ended { name, .. } => {
-                ui.label(format!("{name}: end of the video. The session is kept — stop it to write the report, or open another source."));
+                ui.label(lang.fmt(Key::VideoEnded, &[("name", name)]));
             }
             SourceState::Running { .. } => {}
         }
     }
 
     fn status_ui(&mut self, ui: &mut egui::Ui) {
+        let lang = self.lang;
         ui.horizontal_wrapped(|ui| {
             let (captured, analysed, shown, dropped) = self.stats.rates;
             let l = self.stats.last_summary;
-            ui.label(
-                RichText::new(format!(
-                    "capture {captured:.1} fps · analysed {analysed:.1} fps · shown {shown:.1} fps · dropped {dropped}/s · \
-                     capture-to-overlay {:.0} ms (p95 {:.0}) · inference {:.1} ms/frame",
-                    l.mean_ms, l.p95_ms, self.stats.infer_ms
-                ))
-                .monospace()
-                .small(),
+            let one = |v: f64| format!("{v:.1}");
+            let zero = |v: f64| format!("{v:.0}");
+            let line = lang.fmt(
+                Key::StatusLine,
+                &[
+                    ("captured", &one(captured)),
+                    ("analysed", &one(analysed)),
+                    ("shown", &one(shown)),
+                    ("dropped", &dropped),
+                    ("mean", &zero(l.mean_ms)),
+                    ("p95", &zero(l.p95_ms)),
+                    ("infer", &one(self.stats.infer_ms)),
+                ],
             );
+            ui.label(RichText::new(line).monospace().small());
             if let Some(dir) = self.session_dir() {
                 ui.separator();
-                ui.label(RichText::new(format!("session: {}", dir.display())).small());
+                ui.label(RichText::new(lang.fmt(Key::SessionPath, &[("path", &dir.display())])).small());
             }
         });
-        let now = Instant::now();
-        self.notices
-            .retain(|n| now.saturating_duration_since(n.at) < Duration::from_secs(if n.error { 30 } else { 8 }));
-        for n in &self.notices {
-            let color = if n.error { Color32::from_rgb(230, 80, 80) } else { ui.visuals().text_color() };
-            ui.label(RichText::new(&n.text).color(color));
-        }
+        self.notices.ui(ui, true);
     }
 
     fn viewer_ui(&mut self, ui: &mut egui::Ui) {
         let dir = self.opts.view_session.clone().unwrap_or_default();
+        let lang = self.lang;
         egui::Panel::top("viewer").show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.heading("Saved session (read-only)");
+                ui.heading(lang.t(Key::SavedSessionTitle));
                 ui.label(dir.display().to_string());
+                ui.separator();
+                if let Some(picked) = controls_ui::language_ui(ui, lang) {
+                    self.apply(Action::SetLanguage(picked));
+                }
             });
         });
         egui::Panel::bottom("status").show(ui, |ui| {
-            for n in &self.notices {
-                ui.label(RichText::new(&n.text).color(if n.error {
-                    Color32::from_rgb(230, 80, 80)
-                } else {
-                    ui.visuals().text_color()
-                }));
-            }
+            self.notices.ui(ui, false);
         });
         egui::CentralPanel::default().show(ui, |ui| {
-            self.timeline.saved_ui(ui);
+            self.timeline.saved_ui(ui, lang);
+            self.settings.show_states = self.timeline.show_states;
         });
     }
 
@@ -1001,9 +1020,23 @@ fn save_png(image: &egui::ColorImage, path: &Path) -> Result<(), String> {
     img.save(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Settings remembered from the last run that the command line did not override.
+fn apply_remembered(opts: &mut WindowOptions, settings: &Settings) {
+    if !opts.detector_given
+        && let Some(d) = settings.detector
+    {
+        opts.pipeline.detector = d;
+    }
+}
+
 impl eframe::App for EmotionApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.ui_root(ui);
+    }
+
+    /// What the user chose (language, detector, source, folders, timeline options) for the next run.
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.save(storage);
     }
 }
 

@@ -10,14 +10,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Up to this many people in view, each gets a line in the live engagement plot; more: only the class line
-/// and the face clicked on.
+/// and the face clicked on (unless "all" is chosen).
 pub const MAX_FACE_LINES: usize = 4;
 
-use egui::Color32;
-use egui_plot::{Corner, Legend, Line, Plot, PlotPoint, PlotPoints, VLine};
+use egui::{Color32, RichText};
+use egui_plot::{Corner, ItemId, Legend, Line, Plot, PlotPoint, PlotPoints, VLine};
 
-use super::video_ui::EMOTION_COLORS;
-use crate::EMOTIONS;
+use super::FaceLines;
+use super::theme::{self, EMOTION_COLORS, STATE_COLORS, face_color};
+use crate::i18n::{Key, Lang};
 
 /// Points per drawn series at most.
 pub const MAX_POINTS: usize = 600;
@@ -73,13 +74,6 @@ pub fn decimate(points: &[[f64; 2]], max: usize) -> Vec<[f64; 2]> {
         .collect()
 }
 
-/// A stable, distinct colour per face ID.
-pub fn face_color(id: u64) -> Color32 {
-    // Golden-angle hue steps keep neighbouring IDs apart.
-    let hue = (id as f32 * 0.618_034).fract();
-    egui::ecolor::Hsva::new(hue, 0.65, 0.9, 1.0).into()
-}
-
 /// The cached series and what they were built from.
 #[derive(Default)]
 pub struct TimelineView {
@@ -90,17 +84,13 @@ pub struct TimelineView {
     saved: Option<PlotData>,
     /// The saved session did not finish cleanly.
     saved_interrupted: bool,
-    /// Right-hand plot: engagement states instead of emotions.
-    show_states: bool,
+    /// Right-hand plot: engagement states instead of emotions (remembered between runs).
+    pub show_states: bool,
+    /// Which faces get a line of their own (remembered between runs).
+    pub face_lines: FaceLines,
+    /// The face whose line the pointer was over in the last frame: drawn thicker, named in the legend.
+    hovered_face: Option<u64>,
 }
-
-/// Colours of the engagement states (engaged, neutral, bored, away).
-pub const STATE_COLORS: [Color32; 4] = [
-    Color32::from_rgb(60, 190, 90),
-    Color32::from_rgb(170, 170, 170),
-    Color32::from_rgb(230, 150, 40),
-    Color32::from_rgb(200, 60, 60),
-];
 
 impl TimelineView {
     /// Forget the series (a new session starts).
@@ -134,109 +124,198 @@ impl TimelineView {
     }
 
     /// The live timeline: engagement plot and emotion-share plot side by side. The class line always;
-    /// a line per face only for a few people (a webcam, a small group) or for the face clicked on: with a
-    /// whole class, 25 lines would hide the class line, fill the legend, and cost the window most of its
-    /// drawing time on a CPU renderer.
-    pub fn ui(&mut self, ui: &mut egui::Ui, visible: &[u64], selected_face: Option<u64>) {
-        let few = visible.len() <= MAX_FACE_LINES;
-        let shown = |id: u64| selected_face == Some(id) || (few && visible.contains(&id));
-        self.mode_ui(ui);
-        timeline_ui(ui, &self.data, &shown, selected_face, self.show_states, "live");
+    /// a line per face only for a few people (a webcam, a small group), for the face clicked on, or
+    /// for everyone when asked: with a whole class, 25 lines would hide the class line and cost the
+    /// window most of its drawing time on a CPU renderer. The legend sits above the plots, never
+    /// over the data. Returns the face whose line was clicked.
+    pub fn ui(&mut self, ui: &mut egui::Ui, lang: Lang, visible: &[u64], selected_face: Option<u64>) -> Option<u64> {
+        ui.horizontal_wrapped(|ui| {
+            self.mode_ui(ui, lang);
+            ui.separator();
+            ui.label(lang.t(Key::FaceLines)).on_hover_text(lang.fmt(Key::FaceLinesHover, &[("max", &MAX_FACE_LINES)]));
+            ui.radio_value(&mut self.face_lines, FaceLines::Auto, lang.t(Key::FaceLinesAuto));
+            ui.radio_value(&mut self.face_lines, FaceLines::All, lang.t(Key::FaceLinesAll));
+            ui.radio_value(&mut self.face_lines, FaceLines::None, lang.t(Key::FaceLinesNone));
+        });
+        let shown = faces_shown(self.face_lines, visible, selected_face);
+        let hidden = visible.iter().filter(|id| !shown.contains(id)).count();
+        let lines = FaceLinesShown { shown: &shown, hidden, selected: selected_face, hovered: self.hovered_face };
+        let (hovered, clicked) = timeline_ui(ui, lang, &self.data, &lines, self.show_states, "live");
+        self.hovered_face = hovered;
+        clicked
     }
 
-    /// The saved session's timeline, filling the panel.
-    pub fn saved_ui(&mut self, ui: &mut egui::Ui) {
+    /// The saved session's timeline, filling the panel (every face's line: nothing is live).
+    pub fn saved_ui(&mut self, ui: &mut egui::Ui, lang: Lang) {
         if self.saved_interrupted {
-            ui.label("This session did not finish cleanly (crash or killed): shown up to its last recorded second.");
+            ui.label(lang.t(Key::Interrupted));
         }
-        self.mode_ui(ui);
+        self.mode_ui(ui, lang);
         match &self.saved {
-            Some(d) => timeline_ui(ui, d, &|_| true, None, self.show_states, "saved"),
+            Some(d) => {
+                let all: Vec<u64> = d.faces.keys().copied().collect();
+                let lines = FaceLinesShown { shown: &all, hidden: 0, selected: None, hovered: self.hovered_face };
+                let (hovered, _) = timeline_ui(ui, lang, d, &lines, self.show_states, "saved");
+                self.hovered_face = hovered;
+            }
             None => {
-                ui.label("No session loaded.");
+                ui.label(lang.t(Key::NoSessionLoaded));
             }
         }
     }
-}
 
-impl TimelineView {
-    fn mode_ui(&mut self, ui: &mut egui::Ui) {
+    fn mode_ui(&mut self, ui: &mut egui::Ui, lang: Lang) {
         ui.horizontal(|ui| {
-            ui.label("Right plot:");
-            ui.radio_value(&mut self.show_states, false, "emotions");
-            ui.radio_value(&mut self.show_states, true, "engagement states");
+            ui.label(lang.t(Key::RightPlot));
+            ui.radio_value(&mut self.show_states, false, lang.t(Key::Emotions));
+            ui.radio_value(&mut self.show_states, true, lang.t(Key::EngagementStates));
         });
     }
 }
 
-/// Draws `data`: left engagement (class, every face, the selected one emphasised), right the
-/// class's emotion shares; markers as vertical lines on both.
+/// The faces that get a line: see [`FaceLines`]. The selected face always does.
+pub fn faces_shown(mode: FaceLines, visible: &[u64], selected: Option<u64>) -> Vec<u64> {
+    let mut shown: Vec<u64> = match mode {
+        FaceLines::All => visible.to_vec(),
+        FaceLines::Auto if visible.len() <= MAX_FACE_LINES => visible.to_vec(),
+        FaceLines::Auto | FaceLines::None => Vec::new(),
+    };
+    if let Some(id) = selected
+        && !shown.contains(&id)
+    {
+        shown.push(id);
+    }
+    shown
+}
+
+/// Which face lines a plot draws, and how.
+pub struct FaceLinesShown<'a> {
+    pub shown: &'a [u64],
+    /// Faces in view without a line (said under the legend).
+    pub hidden: usize,
+    pub selected: Option<u64>,
+    pub hovered: Option<u64>,
+}
+
+fn face_item(id: u64) -> ItemId {
+    ItemId::new(("face", id))
+}
+
+/// Draws `data`: a legend row above the plots, then left engagement (the class line on top, the face
+/// lines in `lines`, the selected or hovered one emphasised), right the class's emotion or state
+/// shares; markers as vertical lines on both. Returns (the face line under the pointer, the face
+/// line clicked).
 pub fn timeline_ui(
     ui: &mut egui::Ui,
+    lang: Lang,
     data: &PlotData,
-    show_face: &dyn Fn(u64) -> bool,
-    selected_face: Option<u64>,
+    lines: &FaceLinesShown<'_>,
     show_states: bool,
     id: &str,
-) {
+) -> (Option<u64>, Option<u64>) {
     if data.is_empty() {
-        ui.label("Timeline: start a session to chart engagement and emotions (one point per second).");
+        ui.label(lang.t(Key::TimelineEmpty));
     }
-    let height = ui.available_height().max(80.0);
     let width = ui.available_width();
+    let half = ((width - 8.0) / 2.0).max(100.0);
+    let emphasised = lines.hovered.or(lines.selected);
+    ui.horizontal_wrapped(|ui| legend_ui(ui, lang, lines, emphasised));
+    let height = ui.available_height().max(80.0);
     let link = ui.scope_id().with(("timeline-link", id));
     let x_fmt = |mark: egui_plot::GridMark, _range: &std::ops::RangeInclusive<f64>| clock(mark.value);
+    let mut hovered = None;
+    let mut clicked = None;
     ui.horizontal(|ui| {
-        let half = ((width - 8.0) / 2.0).max(100.0);
-        Plot::new(("engagement", id))
+        let response = Plot::new(("engagement", id))
             .width(half)
             .height(height)
-            .legend(Legend::default().position(Corner::LeftTop))
             .include_y(0.0)
             .include_y(1.0)
             .include_x(0.0)
-            .y_axis_label("engagement")
+            .y_axis_label(lang.t(Key::EngagementAxis))
             .x_axis_formatter(x_fmt)
             .link_axis(link, [true, false])
             .allow_scroll(false)
             .show(ui, |plot| {
-                for (face, series) in data.faces.iter().filter(|(id, _)| show_face(**id)) {
-                    let chosen = selected_face == Some(*face);
+                for face in lines.shown.iter().filter(|f| data.faces.contains_key(f)) {
+                    let series = &data.faces[face];
+                    let strong = emphasised == Some(*face);
                     let color = face_color(*face);
+                    let name = lang.fmt(Key::FaceLine, &[("id", face)]);
                     plot.line(
-                        Line::new(format!("face #{face}"), points(series))
-                            .color(if chosen || selected_face.is_none() { color } else { color.gamma_multiply(0.35) })
-                            .width(if chosen { 3.0 } else { 1.0 }),
+                        Line::new(name, points(series))
+                            .id(face_item(*face))
+                            .color(if strong || emphasised.is_none() { color } else { color.gamma_multiply(0.35) })
+                            .width(if strong { 3.0 } else { 1.0 }),
                     );
                 }
-                plot.line(Line::new("class", points(&data.class_engagement)).color(Color32::WHITE).width(2.5));
+                // Last, so that it is drawn over the faces.
+                plot.line(
+                    Line::new(lang.t(Key::ClassLine), points(&data.class_engagement))
+                        .color(theme::CLASS_LINE)
+                        .width(2.5),
+                );
                 markers(plot, &data.markers);
             });
+        hovered =
+            response.hovered_plot_item.and_then(|item| lines.shown.iter().copied().find(|f| face_item(*f) == item));
+        if response.response.clicked() {
+            clicked = hovered;
+        }
         Plot::new(("emotions", id))
             .width(half)
             .height(height)
-            .legend(Legend::default().position(Corner::LeftTop))
+            .legend(Legend::default().position(Corner::LeftTop).background_alpha(0.6))
             .include_y(0.0)
             .include_y(1.0)
             .include_x(0.0)
-            .y_axis_label(if show_states { "share of faces" } else { "mean probability" })
+            .y_axis_label(lang.t(if show_states { Key::ShareOfFacesAxis } else { Key::MeanProbabilityAxis }))
             .x_axis_formatter(x_fmt)
             .link_axis(link, [true, false])
             .allow_scroll(false)
             .show(ui, |plot| {
                 if show_states {
                     for (i, series) in data.state_shares.iter().enumerate() {
-                        let name = crate::engagement::State::ALL[i].as_str();
+                        let name = lang.state(crate::engagement::State::ALL[i]);
                         plot.line(Line::new(name, points(series)).color(STATE_COLORS[i]).width(1.5));
                     }
                 } else {
                     for (i, series) in data.emotion_shares.iter().enumerate() {
-                        plot.line(Line::new(EMOTIONS[i], points(series)).color(EMOTION_COLORS[i]).width(1.5));
+                        plot.line(Line::new(lang.emotion(i), points(series)).color(EMOTION_COLORS[i]).width(1.5));
                     }
                 }
                 markers(plot, &data.markers);
             });
     });
+    (hovered, clicked)
+}
+
+/// The engagement plot's legend, above it: the class line, the emphasised face, and how many faces
+/// have no line.
+fn legend_ui(ui: &mut egui::Ui, lang: Lang, lines: &FaceLinesShown<'_>, emphasised: Option<u64>) {
+    swatch_ui(ui, theme::CLASS_LINE, 2.5);
+    ui.label(RichText::new(lang.t(Key::ClassLine)).strong());
+    if let Some(face) = emphasised.filter(|f| lines.shown.contains(f)) {
+        swatch_ui(ui, face_color(face), 3.0);
+        ui.label(lang.fmt(Key::FaceLine, &[("id", &face)]));
+    } else if !lines.shown.is_empty() {
+        for face in lines.shown.iter().take(MAX_FACE_LINES) {
+            swatch_ui(ui, face_color(*face), 1.5);
+            ui.label(RichText::new(lang.fmt(Key::FaceLine, &[("id", face)])).small());
+        }
+        if lines.shown.len() > MAX_FACE_LINES {
+            ui.label(RichText::new(format!("+{}", lines.shown.len() - MAX_FACE_LINES)).small());
+        }
+    }
+    if lines.hidden > 0 {
+        ui.label(RichText::new(lang.fmt(Key::HiddenFaces, &[("n", &lines.hidden)])).small().weak());
+    }
+}
+
+/// A short line in `color`, like the plot's.
+fn swatch_ui(ui: &mut egui::Ui, color: Color32, width: f32) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(18.0, 12.0), egui::Sense::hover());
+    ui.painter().hline(rect.x_range(), rect.center().y, egui::Stroke::new(width, color));
 }
 
 fn points(series: &[[f64; 2]]) -> PlotPoints<'static> {
@@ -245,7 +324,7 @@ fn points(series: &[[f64; 2]]) -> PlotPoints<'static> {
 
 fn markers(plot: &mut egui_plot::PlotUi<'_>, markers: &[(f64, String)]) {
     for (t, name) in markers {
-        plot.vline(VLine::new(name.as_str(), *t).color(Color32::from_rgb(200, 200, 90)).width(1.0));
+        plot.vline(VLine::new(name.as_str(), *t).color(theme::MARKER).width(1.0));
     }
 }
 
@@ -283,6 +362,18 @@ mod tests {
         let d = decimate(&pts, 2);
         assert!(d[0][1].is_nan());
         assert_eq!(d[1], [2.5, 0.5]);
+    }
+
+    #[test]
+    fn a_whole_class_gets_no_face_lines_but_the_selected_one() {
+        let class: Vec<u64> = (1..=25).collect();
+        assert_eq!(faces_shown(FaceLines::Auto, &class, None), Vec::<u64>::new());
+        assert_eq!(faces_shown(FaceLines::Auto, &class, Some(7)), vec![7]);
+        assert_eq!(faces_shown(FaceLines::Auto, &class[..3], None), vec![1, 2, 3]);
+        assert_eq!(faces_shown(FaceLines::None, &class[..3], Some(2)), vec![2]);
+        assert_eq!(faces_shown(FaceLines::All, &class, None).len(), 25);
+        // A selected face that left the picture keeps its line.
+        assert_eq!(faces_shown(FaceLines::Auto, &class, Some(99)), vec![99]);
     }
 
     #[test]

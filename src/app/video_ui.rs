@@ -5,20 +5,11 @@ use eframe::egui;
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, TextureHandle, TextureOptions, Vec2};
 
 use super::live::LiveFrame;
-use crate::EMOTIONS;
+/// Kept here for callers of the overlay's colours; the palette is [`super::theme`].
+pub use super::theme::EMOTION_COLORS;
+use crate::i18n::{Key, Lang};
 use crate::pipeline::FrameResult;
 use crate::track::TrackedFace;
-
-/// One colour per emotion, in [`EMOTIONS`] order, used by the overlay, the bars and the plots.
-pub const EMOTION_COLORS: [Color32; 7] = [
-    Color32::from_rgb(230, 60, 50),   // angry
-    Color32::from_rgb(120, 160, 40),  // disgust
-    Color32::from_rgb(160, 90, 200),  // fear
-    Color32::from_rgb(250, 200, 40),  // happy
-    Color32::from_rgb(170, 170, 170), // neutral
-    Color32::from_rgb(60, 120, 230),  // sad
-    Color32::from_rgb(250, 130, 30),  // surprise
-];
 
 /// The video texture and the result drawn over it.
 #[derive(Default)]
@@ -59,7 +50,7 @@ impl VideoView {
     }
 
     /// Draws the frame scaled to fit, and the overlay. `selected` is the clicked face, if any.
-    pub fn ui(&mut self, ui: &mut egui::Ui, selected: &mut Option<u64>) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, lang: Lang, selected: &mut Option<u64>) {
         let (Some(texture), Some(result)) = (&self.texture, &self.result) else {
             ui.centered_and_justified(|ui| ui.spinner());
             return;
@@ -83,7 +74,7 @@ impl VideoView {
             let is_selected = *selected == Some(face.id);
             let width = if is_selected { 4.0 } else { 2.0 };
             painter.rect_stroke(r, 2.0, Stroke::new(width, color), StrokeKind::Outside);
-            let label = face_label(face);
+            let label = face_label(lang, face);
             let font = FontId::proportional(14.0);
             let galley = painter.layout_no_wrap(label, font, Color32::BLACK);
             // Above the box, or inside its top edge when there is no room above.
@@ -98,9 +89,9 @@ impl VideoView {
             painter.text(
                 image_rect.left_top() + Vec2::splat(8.0),
                 Align2::LEFT_TOP,
-                "no analysis (models not loaded)",
+                lang.t(Key::NoAnalysisOverlay),
                 FontId::proportional(16.0),
-                Color32::from_rgb(255, 120, 120),
+                super::theme::RED,
             );
         }
         if response.clicked()
@@ -111,10 +102,10 @@ impl VideoView {
     }
 }
 
-/// "#3 happy 87%": ID, the smoothed top emotion, and its probability.
-pub fn face_label(face: &TrackedFace) -> String {
+/// "#3 happy 87%" / "#3 기쁨 87%": ID, the smoothed top emotion, and its probability.
+pub fn face_label(lang: Lang, face: &TrackedFace) -> String {
     let e = face.emotion();
-    format!("#{} {} {:.0}%", face.id, EMOTIONS[e], face.smoothed[e] * 100.0)
+    format!("#{} {} {:.0}%", face.id, lang.emotion(e), face.smoothed[e] * 100.0)
 }
 
 /// The largest rect of `size`'s aspect ratio centred in `outer`.

@@ -10,7 +10,7 @@ use imageproc::rect::Rect;
 use super::font::{GLYPH_H, draw_text, text_width};
 use super::timeline::{ClassPoint, Timeline};
 use super::{SegmentRow, SessionError};
-use crate::EMOTIONS;
+pub use crate::i18n::ReportLabels;
 
 const W: u32 = 1600;
 const H: u32 = 900;
@@ -24,10 +24,11 @@ const LINE: Rgb<u8> = Rgb([31, 90, 180]);
 const MARKER: Rgb<u8> = Rgb([200, 30, 30]);
 const SEGMENT: Rgb<u8> = Rgb([240, 150, 40]);
 
-/// Colours of engaged, neutral, bored, away.
+/// Colours of engaged, neutral, bored, away (also the window's: `app::theme`; "away" is a slate
+/// that reads on white paper and on the window's dark plot).
 pub const STATE_COLORS: [Rgb<u8>; 4] =
-    [Rgb([60, 170, 90]), Rgb([185, 185, 185]), Rgb([235, 140, 50]), Rgb([70, 70, 90])];
-/// Colours of the seven emotions in [`EMOTIONS`] order.
+    [Rgb([60, 170, 90]), Rgb([185, 185, 185]), Rgb([235, 140, 50]), Rgb([110, 110, 160])];
+/// Colours of the seven emotions in [`crate::EMOTIONS`] order (also the window's: `app::theme`).
 pub const EMOTION_COLORS: [Rgb<u8>; 7] = [
     Rgb([214, 39, 40]),   // angry
     Rgb([140, 86, 75]),   // disgust
@@ -94,8 +95,19 @@ fn legend(img: &mut RgbImage, mut x: i64, y: i64, items: &[(&str, Rgb<u8>)]) {
     }
 }
 
-/// Draws the report into an image (exposed for tests and for the UI's "save picture").
+/// Draws the report into an image (exposed for tests and for the UI's "save picture"), in the
+/// language of [`crate::i18n::report_language`].
 pub fn render_report(timeline: &Timeline, segments: &[SegmentRow], title: &str) -> RgbImage {
+    render_report_with(timeline, segments, title, &crate::i18n::report_labels(crate::i18n::report_language()))
+}
+
+/// [`render_report`] with the given words.
+pub fn render_report_with(
+    timeline: &Timeline,
+    segments: &[SegmentRow],
+    title: &str,
+    labels: &ReportLabels,
+) -> RgbImage {
     let mut img = RgbImage::from_pixel(W, H, WHITE);
     let points: Vec<&ClassPoint> = timeline.points().collect();
     let (t0, t1) = timeline.span().unwrap_or((0.0, 1.0));
@@ -108,7 +120,7 @@ pub fn render_report(timeline: &Timeline, segments: &[SegmentRow], title: &str) 
         points.get(i).copied().filter(|p| p.t_s <= t)
     };
 
-    let head = format!("{title}   {}   {} markers", fmt_time(dur), timeline.markers().len());
+    let head = format!("{title}   {}   {}", fmt_time(dur), labels.markers_count(timeline.markers().len()));
     draw_text(&mut img, LEFT, 12, &head, INK, 2);
 
     let eng = Panel { top: 80, height: 300 };
@@ -116,8 +128,17 @@ pub fn render_report(timeline: &Timeline, segments: &[SegmentRow], title: &str) 
     let emotions = Panel { top: 650, height: 170 };
 
     // Engagement: grid, per-segment means, the class mean line.
-    draw_text(&mut img, LEFT, eng.top - 20, "mean engagement of the faces present (0-1)", INK, 1);
-    legend(&mut img, LEFT + 420, eng.top - 20, &[("class mean", LINE), ("segment mean", SEGMENT), ("marker", MARKER)]);
+    draw_text(&mut img, LEFT, eng.top - 20, &labels.engagement, INK, 1);
+    legend(
+        &mut img,
+        LEFT + 420,
+        eng.top - 20,
+        &[
+            (labels.class_mean.as_str(), LINE),
+            (labels.segment_mean.as_str(), SEGMENT),
+            (labels.marker.as_str(), MARKER),
+        ],
+    );
     for k in 0..=4 {
         let v = k as f32 / 4.0;
         let y = eng.y(v);
@@ -154,12 +175,11 @@ pub fn render_report(timeline: &Timeline, segments: &[SegmentRow], title: &str) 
     }
 
     // Stacked shares: states, then emotions.
-    draw_text(&mut img, LEFT, states.top - 20, "share of faces in each state", INK, 1);
-    let names: Vec<(&str, Rgb<u8>)> =
-        crate::engagement::State::ALL.iter().map(|s| s.as_str()).zip(STATE_COLORS).collect();
+    draw_text(&mut img, LEFT, states.top - 20, &labels.states, INK, 1);
+    let names: Vec<(&str, Rgb<u8>)> = labels.state_names.iter().map(String::as_str).zip(STATE_COLORS).collect();
     legend(&mut img, LEFT + 260, states.top - 20, &names);
-    draw_text(&mut img, LEFT, emotions.top - 20, "emotion mix (mean probabilities)", INK, 1);
-    let names: Vec<(&str, Rgb<u8>)> = EMOTIONS.iter().copied().zip(EMOTION_COLORS).collect();
+    draw_text(&mut img, LEFT, emotions.top - 20, &labels.emotions, INK, 1);
+    let names: Vec<(&str, Rgb<u8>)> = labels.emotion_names.iter().map(String::as_str).zip(EMOTION_COLORS).collect();
     legend(&mut img, LEFT + 260, emotions.top - 20, &names);
     for x in LEFT..LEFT + plot_w {
         let Some(p) = at(t_of(x)) else { continue };
@@ -214,7 +234,7 @@ pub fn render_report(timeline: &Timeline, segments: &[SegmentRow], title: &str) 
         draw_text(&mut img, lx, eng.top + 2 + (i % 4) as i64 * (GLYPH_H as i64 + 1), &label, MARKER, 1);
     }
     if points.is_empty() {
-        draw_text(&mut img, LEFT + 20, eng.top + 40, "no frames recorded", INK, 2);
+        draw_text(&mut img, LEFT + 20, eng.top + 40, &labels.no_frames, INK, 2);
     }
     img
 }
