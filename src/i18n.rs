@@ -189,6 +189,10 @@ catalogue! {
         "얼굴 검출기와 감정 CNN이 실행되는 곳(ONNX Runtime 실행 공급자)";
     ProviderNone: "Provider: none (models not loaded)", "실행 장치: 없음(모델을 불러오지 못함)";
     Language: "Language:", "언어:";
+    AttentionOnly: "Attention only", "집중도만 (감정 분석 안 함)";
+    AttentionOnlyHover: "Presence and head pose only: the emotion model is not run, and no emotion is shown or stored (for places where emotion recognition is not allowed)",
+        "자리에 있는지와 고개 방향만 봅니다. 감정 모델을 실행하지 않으며 감정을 보여 주거나 저장하지 않습니다(감정 인식이 허용되지 않는 곳에서 쓰세요)";
+    AttentionOnlyLocked: "Stop the session to switch: a session is wholly one mode", "바꾸려면 세션을 정지하세요. 한 세션은 한 가지 방식으로만 기록됩니다";
 
     // Session panel.
     Session: "Session:", "세션:";

@@ -51,6 +51,8 @@ fn window_replays_a_video_records_a_session_and_saves_a_screenshot() {
         .args(["--start", "--stats", "--exit-after", "8", "--screenshot"])
         .arg(&shot)
         .env("EMOTION_MONITOR_MODELS", &models)
+        // Its own settings folder: what this machine's window remembers must not change the run.
+        .env("XDG_DATA_HOME", tmp.path().join("data"))
         .output()
         .expect("run xvfb-run");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -82,6 +84,63 @@ fn window_replays_a_video_records_a_session_and_saves_a_screenshot() {
     if let Ok(to) = std::env::var("EMOTION_MONITOR_SCREENSHOT_TO") {
         std::fs::copy(&shot, &to).unwrap();
     }
+}
+
+/// Remembered settings (eframe persistence) across a real restart: the first run opens a video
+/// given on the command line; the second, given none, reopens it from what the first one saved.
+#[test]
+fn a_restarted_window_reopens_the_video_it_had() {
+    if !have("xvfb-run") || !have("ffmpeg") {
+        return skip("xvfb-run or ffmpeg not installed (apt-get install xvfb xauth ffmpeg)");
+    }
+    let models = emotion_monitor::pipeline::models_dir();
+    if !models.join("mycnn.onnx").is_file() || !models.join("blazeface_short.onnx").is_file() {
+        return skip(&format!("models missing in {} (set EMOTION_MONITOR_MODELS)", models.display()));
+    }
+    let Some(root) = synth::dataset_or_skip("window_xvfb") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("3주차 수업.mp4");
+    let faces = synth::test_faces(&root, 1).unwrap();
+    let picked: Vec<_> = faces.iter().filter(|f| f.label == 3).take(1).map(|f| &f.image).collect();
+    synth::write_face_video(&video, &picked, (640, 480), 30, 30 * 12, 7).unwrap();
+    let data = tmp.path().join("data");
+    let exe = env!("CARGO_BIN_EXE_emotion-monitor");
+    let run = |sessions: &Path, video: Option<&Path>| {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["120", "xvfb-run", "-a", "-s", "-screen 0 1400x1000x24", exe])
+            .args(["--device", "cpu", "--sessions"])
+            .arg(sessions)
+            .arg("window");
+        if let Some(v) = video {
+            cmd.arg("--video").arg(v);
+        }
+        let out = cmd
+            .args(["--start", "--exit-after", "5"])
+            .env("EMOTION_MONITOR_MODELS", &models)
+            .env("XDG_DATA_HOME", &data)
+            .output()
+            .expect("run xvfb-run");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "window exited with {:?}\n{stderr}", out.status);
+        stderr
+    };
+
+    let first = tmp.path().join("first");
+    run(&first, Some(&video));
+    let saved = std::fs::read_to_string(data.join("emotion-monitor").join("app.ron"))
+        .unwrap_or_else(|e| panic!("no settings saved in {}: {e}", data.display()));
+    assert!(saved.contains("3주차 수업.mp4"), "the video is not remembered:\n{saved}");
+
+    // Nothing on the command line: without the remembered video this machine (no camera) has no source,
+    // and no session would be recorded.
+    let second = tmp.path().join("second");
+    let stderr = run(&second, None);
+    let session = std::fs::read_dir(&second)
+        .ok()
+        .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.is_dir()))
+        .unwrap_or_else(|| panic!("the second run recorded no session: the video was not reopened\n{stderr}"));
+    let json = std::fs::read_to_string(session.join("session.json")).unwrap();
+    assert!(json.contains("3주차 수업.mp4"), "the second session is not from the remembered video:\n{json}");
 }
 
 fn field(line: &str, key: &str) -> Option<f64> {
