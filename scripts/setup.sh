@@ -97,10 +97,13 @@ sudo_if_needed() { if [[ $(id -u) -ne 0 ]]; then sudo "$@"; else "$@"; fi; }
 # pkg-config, libxcb1-dev (X11), libpipewire-0.3-dev + libclang-common-14-dev (libspa's bindgen needs clang's own
 # headers), libgbm-dev (libwayshot); the runtime libraries (libxcb1, libgbm1) come with them. evilwm: a 123 kB window
 # manager, so that the screen test can capture one window by title (xcap lists windows through EWMH).
+# mosquitto: the MQTT broker the class-view tests start on 127.0.0.1 (the app itself never needs it on a student's
+# machine); libssl-dev: TLS (mqtts://) through the system's OpenSSL; openssl: the tests make their own certificates.
 pkgs=(libclang1-14 ffmpeg python3-venv python3-pip unzip ca-certificates
       libgl1 libglx-mesa0 libgl1-mesa-dri libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxi6 libxrandr2
       xvfb xauth imagemagick mesa-vulkan-drivers fonts-dejavu-core
-      pkg-config libxcb1-dev libpipewire-0.3-dev libclang-common-14-dev libgbm-dev evilwm)
+      pkg-config libxcb1-dev libpipewire-0.3-dev libclang-common-14-dev libgbm-dev evilwm
+      mosquitto libssl-dev openssl)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -35,6 +35,8 @@ pub struct InputOptions {
     /// Folders only: the images are the frames of one video at this rate (tracked and smoothed across
     /// frames) instead of independent photos.
     pub sequence_fps: Option<f64>,
+    /// Publish each second's aggregates (nothing else) to this class (`--share`).
+    pub share: Option<crate::share::ClassAddress>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,8 @@ pub enum AnalyzeError {
     CsvOverInput(PathBuf),
     #[error("--region applies to a screen (screen:N) or a window (window:TITLE), not to {0}")]
     RegionWithoutScreen(PathBuf),
+    #[error(transparent)]
+    Share(#[from] crate::share::ShareError),
 }
 
 /// What an analysis did, for the user.
@@ -74,6 +78,8 @@ pub struct AnalyzeReport {
     pub interrupted: bool,
     /// CenterFace scene passes run (the rest of the frames had BlazeFace only).
     pub scene_passes: u64,
+    /// What `--share` delivered to the class.
+    pub shared: Option<crate::share::student::ShareReport>,
 }
 
 /// Set by the Ctrl-C handler.
@@ -112,6 +118,9 @@ impl fmt::Display for AnalyzeReport {
         }
         if let Some(e) = &self.source_error {
             writeln!(f, "warning: the input ended with an error; rows up to it are kept:\n  {e}")?;
+        }
+        if let Some(s) = &self.shared {
+            writeln!(f, "class: {s}")?;
         }
         Ok(())
     }
@@ -168,6 +177,8 @@ pub fn analyze_with(
         source: if is_screen { src.name().to_string() } else { opts.input.display().to_string() },
         model: model_description(&pipeline, cfg),
         engagement: Default::default(),
+        mode: cfg.mode,
+        model_files: pipeline.model_files().to_vec(),
     };
     let name = if is_screen {
         // "screen 0 region 0,0,640,360" → "screen-0-region-0-0-640-360": a portable folder name.
@@ -201,6 +212,20 @@ pub fn analyze_with(
         skipped_inputs: 0,
         interrupted: false,
         scene_passes: 0,
+        shared: None,
+    };
+    let sharer = match &input.share {
+        Some(address) => {
+            let s = crate::share::student::Sharer::start(address.clone())?;
+            eprintln!(
+                "sharing each second's aggregates (no video, no images) with class {} as {}",
+                address,
+                s.pseudonym()
+            );
+            recorder.send_seconds_to(Some(s.seconds_sender()));
+            Some(s)
+        }
+        None => None,
     };
     // Ctrl-C ends the analysis like the end of the input: the session is finished and the rows kept
     // (the usual way to stop watching a screen without --duration).
@@ -243,6 +268,7 @@ pub fn analyze_with(
     report.distinct_faces = pipeline.persons();
     report.scene_passes = pipeline.scene_passes();
     let summary = recorder.finish()?;
+    report.shared = sharer.map(|s| s.stop());
     if opts.session_root.is_some() {
         report.session_dir = Some(summary.dir);
     } else {
@@ -259,7 +285,13 @@ fn scratch_root() -> PathBuf {
 fn model_description(pipeline: &Pipeline, cfg: &PipelineConfig) -> String {
     // The accuracy against the labels the model was trained on: FER+ plurality (PublicTest_) for a FER+
     // model, FER2013's own labels for the older one.
-    let c = pipeline.classifier();
+    let Some(c) = pipeline.classifier() else {
+        return format!(
+            "attention-only: no emotion model; detector {}; on {}",
+            cfg.detector.as_str(),
+            pipeline.provider()
+        );
+    };
     let acc = match c.metadata("label_source").as_deref() {
         Some("ferplus") => {
             format!(

@@ -269,18 +269,25 @@ pub fn engagement(present: bool, attention: f32, valence: f32, arousal: f32, w: 
 pub struct Components {
     pub pose: Option<HeadPose>,
     pub attention: f32,
-    pub valence: f32,
-    pub arousal: f32,
+    /// `None` without emotion probabilities (attention-only mode).
+    pub valence: Option<f32>,
+    pub arousal: Option<f32>,
     /// This frame's engagement (not smoothed).
     pub engagement: f32,
 }
 
-/// Computes the components of a found face from its detection and (smoothed) probabilities.
-pub fn components(det: &Detection, probs: &Probs, cfg: &EngagementConfig) -> Components {
+/// Computes the components of a found face from its detection and (smoothed) probabilities. Without
+/// probabilities (attention-only mode) the score is presence · attention: the affect weights drop out,
+/// as if `w_val = w_aro = 0`, so the score stays in [0, 1] and uses the same state thresholds.
+pub fn components(det: &Detection, probs: Option<&Probs>, cfg: &EngagementConfig) -> Components {
     let pose = head_pose(det, &cfg.attention);
     let att = attention(pose, &cfg.attention);
+    let Some(probs) = probs else {
+        return Components { pose, attention: att, valence: None, arousal: None, engagement: att.clamp(0.0, 1.0) };
+    };
     let (v, a) = valence_arousal(probs);
-    Components { pose, attention: att, valence: v, arousal: a, engagement: engagement(true, att, v, a, &cfg.weights) }
+    let engagement = engagement(true, att, v, a, &cfg.weights);
+    Components { pose, attention: att, valence: Some(v), arousal: Some(a), engagement }
 }
 
 /// One face's smoothed engagement and state over time.
@@ -512,14 +519,24 @@ mod tests {
 
     #[test]
     fn happy_attentive_outscores_neutral_attentive_outscores_looking_down() {
-        let happy = components(&face(0.0, 0.0), &HAPPY, &CFG).engagement;
-        let neutral = components(&face(0.0, 0.0), &NEUTRAL, &CFG).engagement;
-        let down = components(&face(0.0, 14.0), &NEUTRAL, &CFG).engagement;
+        let happy = components(&face(0.0, 0.0), Some(&HAPPY), &CFG).engagement;
+        let neutral = components(&face(0.0, 0.0), Some(&NEUTRAL), &CFG).engagement;
+        let down = components(&face(0.0, 14.0), Some(&NEUTRAL), &CFG).engagement;
         assert!(happy > neutral && neutral > down, "{happy} {neutral} {down}");
     }
 
+    #[test]
+    fn without_emotions_the_score_is_attention_alone() {
+        let facing = components(&face(0.0, 0.0), None, &CFG);
+        assert_eq!((facing.valence, facing.arousal), (None, None));
+        assert_eq!(facing.engagement, 1.0);
+        let down = components(&face(0.0, 14.0), None, &CFG);
+        assert_eq!(down.engagement, down.attention);
+        assert!(down.engagement < 1.0);
+    }
+
     fn comp(engagement: f32, attention: f32) -> Components {
-        Components { pose: None, attention, valence: 0.0, arousal: 0.0, engagement }
+        Components { pose: None, attention, valence: Some(0.0), arousal: Some(0.0), engagement }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use emotion_monitor::runtime::Device;
 /// Watches faces through a webcam or in recorded lectures, recognises each face's emotion with our
 /// own CNN, and turns it into an engagement timeline. With no subcommand, opens the live window.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version, long_version = emotion_monitor::provenance::LONG_VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -42,6 +42,13 @@ struct Cli {
     /// Same as `--detector tiled` (kept for older scripts).
     #[arg(long, global = true, hide = true)]
     small_faces: bool,
+
+    /// Presence and head pose only, no emotion classes: the emotion model is not even loaded, the
+    /// emotion, probability, valence and arousal cells stay empty, engagement comes from presence and
+    /// attention, and session.json says "mode": "attention-only". For places where emotion recognition
+    /// is not allowed (EU classrooms: AI Act Article 5(1)(f)). The window also has a switch.
+    #[arg(long, global = true)]
+    attention_only: bool,
 
     /// Where session folders are written.
     #[arg(long, global = true, default_value = "sessions")]
@@ -85,12 +92,22 @@ enum Command {
         /// Screen or window only: analyse just this rectangle X,Y,W,H (pixels from its top-left corner).
         #[arg(long, value_name = "X,Y,W,H")]
         region: Option<emotion_monitor::source::Region>,
+        /// Share each second's aggregates (presence, attention, engagement, state, mean emotion
+        /// probabilities — never frames, faces or names) with a class view under a random pseudonym:
+        /// mqtt[s]://[USER@]HOST[:PORT]/CLASSCODE. Password: EMOTION_MONITOR_MQTT_PASSWORD; CA for
+        /// mqtts: EMOTION_MONITOR_MQTT_CA.
+        #[arg(long, value_name = "URL")]
+        share: Option<emotion_monitor::share::ClassAddress>,
     },
     /// List the cameras this machine has.
     Cameras,
     /// The live window (the default when no subcommand is given): camera or replayed video →
     /// overlay → engagement timeline.
     Window(WindowArgs),
+    /// The teacher's class view: students who run `--share mqtt://HOST/CLASSCODE` send their
+    /// per-second aggregates (no video leaves their machines); this shows the class timeline, or with
+    /// --csv/--headless records it without a window. Saved as a class session folder either way.
+    Class(ClassArgs),
     /// Open a saved session folder's timeline in the window, read-only.
     View {
         /// The session folder (under --sessions).
@@ -112,6 +129,30 @@ enum Command {
         #[arg(long)]
         excel: bool,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct ClassArgs {
+    /// The class: mqtt[s]://[USER@]HOST[:PORT]/CLASSCODE (password: EMOTION_MONITOR_MQTT_PASSWORD;
+    /// CA for mqtts: EMOTION_MONITOR_MQTT_CA).
+    #[arg(value_name = "URL")]
+    address: emotion_monitor::share::ClassAddress,
+    /// No class figure for a second that fewer than K students reported (their count is still shown).
+    #[arg(long, value_name = "K", default_value_t = emotion_monitor::share::teacher::DEFAULT_MIN_STUDENTS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    min_students: u32,
+    /// Without a window: write one row per student per second, plus class rows, to this CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Listen this long, then finish the class session (default: until Ctrl-C or the window closes).
+    #[arg(long, value_name = "S", value_parser = seconds)]
+    duration: Option<f64>,
+    /// No window even without --csv (the class session folder is still written).
+    #[arg(long)]
+    headless: bool,
+    /// Save a screenshot of the class window to this PNG at --duration (default 5 s), then exit.
+    #[arg(long)]
+    screenshot: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -150,6 +191,13 @@ struct WindowArgs {
     /// scripted lecture or a screenshot), e.g. --marker "퀴즈 시작@20".
     #[arg(long, value_name = "TEXT@SECONDS", value_parser = marker)]
     marker: Vec<(String, f64)>,
+    /// Offer to share each second's aggregates with this class (mqtt[s]://HOST[:PORT]/CLASSCODE);
+    /// nothing is sent until the student agrees in the window.
+    #[arg(long, value_name = "URL")]
+    share: Option<emotion_monitor::share::ClassAddress>,
+    /// With --share: agree to share at once (the student agreed outside the app, e.g. in a script).
+    #[arg(long, requires = "share")]
+    share_now: bool,
 }
 
 /// `TEXT@SECONDS`: a marker's name and its session time (the last `@` separates them).
@@ -205,13 +253,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
     emotion_monitor::i18n::set_report_language(cli.lang.unwrap_or(locale_lang));
     let ui = UiChoices { lang: cli.lang, locale_lang, detector_given: detector.is_some() };
     cfg.scene.max_side = cli.scene_size;
+    if cli.attention_only {
+        cfg.mode = emotion_monitor::pipeline::Mode::AttentionOnly;
+    }
     if let Some(dir) = &cli.models {
         cfg.detector_model = dir.join("blazeface_short.onnx");
         cfg.scene_model = dir.join("centerface.onnx");
         cfg.emotion_model = dir.join("mycnn.onnx");
     }
     match cli.command {
-        Some(Command::Analyze { input, csv, every, no_session, quiet, duration, region, sequence }) => {
+        Some(Command::Analyze { input, csv, every, no_session, quiet, duration, region, sequence, share }) => {
             let opts = emotion_monitor::analyze::AnalyzeOptions {
                 input,
                 csv,
@@ -220,7 +271,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 progress: !quiet,
             };
             let limits =
-                emotion_monitor::analyze::InputOptions { duration_s: duration, region, sequence_fps: sequence };
+                emotion_monitor::analyze::InputOptions { duration_s: duration, region, sequence_fps: sequence, share };
             let report = emotion_monitor::analyze::analyze_with(&cfg, &opts, &limits)?;
             eprintln!("{report}");
             // 2: partial — a damaged video analysed up to the damage, some images skipped, or Ctrl-C.
@@ -239,6 +290,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         None => run_window(cfg, cli.sessions, WindowArgs::default(), None, ui),
         Some(Command::Window(args)) => run_window(cfg, cli.sessions, args, None, ui),
+        Some(Command::Class(args)) => run_class(cli.sessions, args),
         Some(Command::View { session }) => run_window(cfg, cli.sessions, WindowArgs::default(), Some(session), ui),
         Some(Command::Export { session, dest, overwrite, excel }) => {
             let files = emotion_monitor::session::export_session_with(&session, &dest, overwrite)?;
@@ -251,6 +303,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn run_class(sessions: PathBuf, args: ClassArgs) -> Result<ExitCode> {
+    use emotion_monitor::share::teacher::{HeadlessClass, run_headless};
+    let opts = HeadlessClass {
+        address: args.address,
+        session_root: sessions,
+        csv: args.csv,
+        duration_s: args.duration,
+        min_students: args.min_students as usize,
+    };
+    if args.headless || opts.csv.is_some() {
+        static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let _ = ctrlc::set_handler(|| STOP.store(true, std::sync::atomic::Ordering::SeqCst));
+        let summary = run_headless(&opts, &STOP)?;
+        eprintln!("{summary}");
+        return Ok(if summary.interrupted { ExitCode::from(2) } else { ExitCode::SUCCESS });
+    }
+    emotion_monitor::app::class::run_class_window(opts, args.screenshot)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The window's share of the global flags: what the command line chose, and what it left to the
@@ -294,6 +366,8 @@ fn run_window(
     o.locale_lang = ui.locale_lang;
     o.detector_given = ui.detector_given;
     o.markers = args.marker;
+    o.share = args.share;
+    o.share_now = args.share_now;
     run_window(o)?;
     Ok(ExitCode::SUCCESS)
 }

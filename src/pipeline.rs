@@ -11,6 +11,7 @@ use crate::crop::{crop_geometry, sample_square};
 use crate::detect::centerface::CenterFace;
 use crate::detect::scene::{DetectorChoice, SceneConfig, SceneDetector};
 use crate::detect::{Detection, FaceDetector};
+use crate::provenance::ModelFile;
 use crate::runtime::{Device, Provider};
 use crate::source::Frame;
 use crate::track::{TrackedFace, Tracker, TrackerConfig};
@@ -41,6 +42,24 @@ pub struct FrameResult {
     pub timings: StageTimings,
 }
 
+/// What the pipeline computes for each face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Presence, head pose and the emotion classes (the emotion model runs on every face).
+    #[default]
+    Emotions,
+    /// Presence and head pose only: the emotion model is not loaded or run, and no emotion,
+    /// probability, valence or arousal is produced (for places where emotion inference is not allowed).
+    AttentionOnly,
+}
+
+impl Mode {
+    pub fn emotions(self) -> bool {
+        self == Mode::Emotions
+    }
+}
+
 /// Where the models are, and how to run them.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -56,9 +75,23 @@ pub struct PipelineConfig {
     /// Which detector runs on which frame.
     pub detector: DetectorChoice,
     pub scene: SceneConfig,
+    /// Emotions, or attention only (`--attention-only`).
+    pub mode: Mode,
 }
 
 impl PipelineConfig {
+    /// The model files this configuration loads, hashed now.
+    fn model_files(&self) -> Vec<ModelFile> {
+        let mut files = vec![ModelFile::of("detector", &self.detector_model)];
+        if self.detector.needs_centerface() {
+            files.push(ModelFile::of("scene detector", &self.scene_model));
+        }
+        if self.mode.emotions() {
+            files.push(ModelFile::of("emotion", &self.emotion_model));
+        }
+        files
+    }
+
     /// The shipped models in [`models_dir`], on `device`.
     pub fn with_default_models(device: Device) -> Self {
         let dir = models_dir();
@@ -71,6 +104,7 @@ impl PipelineConfig {
             tracker: TrackerConfig::default(),
             detector: DetectorChoice::Auto,
             scene: SceneConfig::default(),
+            mode: Mode::Emotions,
         }
     }
 }
@@ -94,31 +128,60 @@ pub fn models_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"))
 }
 
-/// Detect → crop → classify (all faces of a frame in one batch) → track.
+/// Detect → crop → classify (all faces of a frame in one batch) → track; in attention-only mode
+/// detect → track, the emotion model neither loaded nor run.
 pub struct Pipeline {
     detector: SceneDetector,
-    classifier: Classifier,
+    /// Loaded when emotions are first wanted; kept (not run) after a switch to attention-only.
+    classifier: Option<Classifier>,
     tracker: Tracker,
     crops: Vec<GrayImage>,
     stills: bool,
     cfg: PipelineConfig,
+    /// The model files loaded, with their sha256 (what `session.json` records).
+    files: Vec<ModelFile>,
 }
 
 impl Pipeline {
     pub fn open(cfg: &PipelineConfig) -> Result<Self, ModelError> {
-        let classifier = Classifier::open(&cfg.emotion_model, cfg.device, cfg.threads)?;
+        let classifier = match cfg.mode {
+            Mode::Emotions => Some(Classifier::open(&cfg.emotion_model, cfg.device, cfg.threads)?),
+            Mode::AttentionOnly => None,
+        };
         let detector = open_detector(cfg)?;
         let tracker = Tracker::new(cfg.tracker);
-        Ok(Self { detector, classifier, tracker, crops: Vec::new(), stills: false, cfg: cfg.clone() })
+        let files = cfg.model_files();
+        Ok(Self { detector, classifier, tracker, crops: Vec::new(), stills: false, cfg: cfg.clone(), files })
+    }
+
+    /// The model files in use and their sha256, hashed when they were loaded.
+    pub fn model_files(&self) -> &[ModelFile] {
+        &self.files
     }
 
     /// Switches the detector (the window's detector menu); the tracks start over.
     pub fn set_detector(&mut self, choice: DetectorChoice) -> Result<(), ModelError> {
         let cfg = PipelineConfig { detector: choice, ..self.cfg.clone() };
         self.detector = open_detector(&cfg)?;
+        self.files = cfg.model_files();
         self.cfg = cfg;
         self.reset_tracks();
         Ok(())
+    }
+
+    /// Switches between emotions and attention only (the window's switch); the emotion model is
+    /// loaded on the first switch to emotions, and a failure leaves the mode as it was.
+    pub fn set_mode(&mut self, mode: Mode) -> Result<(), ModelError> {
+        if mode.emotions() && self.classifier.is_none() {
+            self.classifier = Some(Classifier::open(&self.cfg.emotion_model, self.cfg.device, self.cfg.threads)?);
+        }
+        self.cfg.mode = mode;
+        self.files = self.cfg.model_files();
+        Ok(())
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.cfg.mode
     }
 
     /// Independent photos instead of a video: every frame gets a scene pass, every face is a person at
@@ -145,11 +208,12 @@ impl Pipeline {
 
     /// The execution providers in use, e.g. "CPU" or "CUDA", with any fallback reason.
     pub fn provider(&self) -> &Provider {
-        self.classifier.provider()
+        self.classifier.as_ref().map_or_else(|| self.detector.provider(), Classifier::provider)
     }
 
-    pub fn classifier(&self) -> &Classifier {
-        &self.classifier
+    /// The emotion model, when it is loaded.
+    pub fn classifier(&self) -> Option<&Classifier> {
+        self.classifier.as_ref()
     }
 
     /// Forget all tracks (a new source or a new session starts).
@@ -172,17 +236,22 @@ impl Pipeline {
         let observations = self.tracker.associate(frame.timestamp_s, &pass);
         timings.track = t.elapsed();
 
-        let t = Instant::now();
-        self.crops.clear();
-        self.crops.extend(observations.iter().map(|o| face_crop(&frame.image, &o.detection)));
-        timings.crop = t.elapsed();
+        let probs = match self.classifier.as_mut().filter(|_| self.cfg.mode.emotions()) {
+            Some(classifier) => {
+                let t = Instant::now();
+                self.crops.clear();
+                self.crops.extend(observations.iter().map(|o| face_crop(&frame.image, &o.detection)));
+                timings.crop = t.elapsed();
+                let t = Instant::now();
+                let probs = classifier.classify(&self.crops)?;
+                timings.classify = t.elapsed();
+                Some(probs)
+            }
+            None => None,
+        };
 
         let t = Instant::now();
-        let probs = self.classifier.classify(&self.crops)?;
-        timings.classify = t.elapsed();
-
-        let t = Instant::now();
-        let faces = self.tracker.smooth(frame.timestamp_s, observations, &probs);
+        let faces = self.tracker.smooth(frame.timestamp_s, observations, probs.as_deref());
         timings.track += t.elapsed();
 
         Ok(FrameResult {

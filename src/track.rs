@@ -59,19 +59,19 @@ pub struct TrackedFace {
     /// One per person, stable across frames and across short absences.
     pub id: u64,
     pub detection: Detection,
-    /// This frame's classifier output.
-    pub raw: Probs,
-    /// Time-smoothed probabilities (what labels and analytics use).
-    pub smoothed: Probs,
+    /// This frame's classifier output; `None` in attention-only mode (the emotion model is not run).
+    pub raw: Option<Probs>,
+    /// Time-smoothed probabilities (what labels and analytics use); `None` in attention-only mode.
+    pub smoothed: Option<Probs>,
 }
 
 impl TrackedFace {
     pub fn bbox(&self) -> &BBox {
         &self.detection.bbox
     }
-    /// Index into [`crate::EMOTIONS`] of the smoothed argmax.
-    pub fn emotion(&self) -> usize {
-        crate::classify::argmax(&self.smoothed)
+    /// Index into [`crate::EMOTIONS`] of the smoothed argmax; `None` in attention-only mode.
+    pub fn emotion(&self) -> Option<usize> {
+        self.smoothed.as_ref().map(crate::classify::argmax)
     }
 }
 
@@ -340,11 +340,17 @@ impl Tracker {
         out
     }
 
-    /// Smooths this frame's probabilities into each observed person's, in the observations' order.
-    pub fn smooth(&mut self, t_s: f64, observations: Vec<Observation>, probs: &[Probs]) -> Vec<TrackedFace> {
+    /// Smooths this frame's probabilities into each observed person's (`probs` in the observations'
+    /// order); `None`: no emotion model ran (attention-only mode), the faces carry no probabilities.
+    pub fn smooth(&mut self, t_s: f64, observations: Vec<Observation>, probs: Option<&[Probs]>) -> Vec<TrackedFace> {
         let mut out = Vec::with_capacity(observations.len());
-        for (o, &raw) in observations.into_iter().zip(probs) {
+        for (i, o) in observations.into_iter().enumerate() {
             let Some(t) = self.tracks.iter_mut().find(|t| t.id == o.id) else { continue };
+            let Some(probs) = probs else {
+                out.push(TrackedFace { id: o.id, detection: o.detection, raw: None, smoothed: None });
+                continue;
+            };
+            let Some(&raw) = probs.get(i) else { break };
             let smoothed = match t.smoothed {
                 Some(mut s) => {
                     let a = smoothing_weight((t_s - t.last_smoothed_s).max(0.0), self.cfg.smoothing_tau_s);
@@ -357,7 +363,7 @@ impl Tracker {
             };
             t.smoothed = Some(smoothed);
             t.last_smoothed_s = t_s;
-            out.push(TrackedFace { id: o.id, detection: o.detection, raw, smoothed });
+            out.push(TrackedFace { id: o.id, detection: o.detection, raw: Some(raw), smoothed: Some(smoothed) });
         }
         out
     }
@@ -372,7 +378,7 @@ impl Tracker {
         let pass = Pass { detections: detections.to_vec(), fast: detections.len(), scene: true };
         let obs = self.associate(t_s, &pass);
         let probs: Vec<Probs> = obs.iter().map(|o| probs_of(&o.detection)).collect();
-        self.smooth(t_s, obs, &probs)
+        self.smooth(t_s, obs, Some(&probs))
     }
 }
 
@@ -543,13 +549,13 @@ mod tests {
             tr.update(i as f64 / 30.0, &[det(10.0, 10.0, 50.0)], |_| HAPPY);
         }
         let flick = tr.update(1.0, &[det(10.0, 10.0, 50.0)], |_| SAD);
-        assert_eq!(flick[0].emotion(), 3, "a single sad frame must not flip a happy face");
-        assert_eq!(crate::classify::argmax(&flick[0].raw), 5, "raw keeps the frame's own output");
+        assert_eq!(flick[0].emotion(), Some(3), "a single sad frame must not flip a happy face");
+        assert_eq!(flick[0].raw.as_ref().map(crate::classify::argmax), Some(5), "raw keeps the frame's own output");
         let mut last = flick;
         for i in 1..30 {
             last = tr.update(1.0 + i as f64 / 30.0, &[det(10.0, 10.0, 50.0)], |_| SAD);
         }
-        assert_eq!(last[0].emotion(), 5, "one second of sad frames must show as sad");
+        assert_eq!(last[0].emotion(), Some(5), "one second of sad frames must show as sad");
     }
 
     #[test]

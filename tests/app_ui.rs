@@ -28,8 +28,10 @@ fn options(video: Option<&str>, sessions: &std::path::Path) -> WindowOptions {
 fn harness(app: EmotionApp) -> Harness<'static, EmotionApp> {
     Harness::builder()
         .with_size(egui::Vec2::new(1280.0, 800.0))
-        // Korean labels are checked through accessibility, not pixels, until the Hangul font is in.
-        .allow_missing_glyphs()
+        // As the real window does (NanumGothic from scripts/setup.sh): Korean labels, markers, file names.
+        .with_context_setup(|ctx| {
+            emotion_monitor::fonts::install_egui_fallback(ctx);
+        })
         .build_ui_state(|ui, app: &mut EmotionApp| app.ui_root(ui), app)
 }
 
@@ -39,8 +41,8 @@ fn face(id: u64, x: f32, y: f32, size: f32, top: usize, p: f32) -> TrackedFace {
     TrackedFace {
         id,
         detection: Detection { bbox: BBox { x, y, w: size, h: size }, score: 0.9, keypoints: [Point::default(); 6] },
-        raw: probs,
-        smoothed: probs,
+        raw: Some(probs),
+        smoothed: Some(probs),
     }
 }
 

@@ -49,7 +49,7 @@ fn face_at(f: u64, t: f64, period: f64) -> Option<TrackedFace> {
         (wobble, 0.05, probs(4, 0.8))
     };
     let det = detection(50.0 + 200.0 * f as f32, 80.0, 100.0, dx, dy);
-    Some(TrackedFace { id: f + 1, detection: det, raw: p, smoothed: p })
+    Some(TrackedFace { id: f + 1, detection: det, raw: Some(p), smoothed: Some(p) })
 }
 
 fn frame(source: &Arc<str>, index: u64, t: f64, faces: u64, period: f64) -> FrameResult {

@@ -37,6 +37,8 @@ pub struct ControlsView<'a> {
     /// "29.8 fps · 31 ms" or empty.
     pub rate_text: String,
     pub detector: DetectorChoice,
+    /// Presence and head pose only: no emotion model, labels or bars.
+    pub attention_only: bool,
     pub lang: Lang,
 }
 
@@ -117,6 +119,7 @@ impl Controls {
             ui.separator();
         }
         detector_ui(ui, lang, view.detector, actions);
+        attention_only_ui(ui, view, actions);
         model_ui(ui, lang, view.model);
         ui.separator();
         if let Some(picked) = language_ui(ui, lang) {
@@ -302,6 +305,21 @@ fn indicator_ui(ui: &mut egui::Ui, view: &ControlsView<'_>) {
     let (rect, _) = ui.allocate_exact_size(egui::Vec2::splat(12.0), egui::Sense::hover());
     ui.painter().circle_filled(rect.center(), 5.0, color);
     ui.label(RichText::new(text).color(color).strong());
+}
+
+/// The same switch as `--attention-only`; fixed while a session records, so that a session is wholly
+/// one mode (its session.json says which).
+fn attention_only_ui(ui: &mut egui::Ui, view: &ControlsView<'_>, actions: &mut Vec<Action>) {
+    let lang = view.lang;
+    let mut on = view.attention_only;
+    let recording = matches!(view.session, SessionState::Recording { .. });
+    let response = ui
+        .add_enabled(!recording, egui::Checkbox::new(&mut on, lang.t(Key::AttentionOnly)))
+        .on_hover_text(lang.t(Key::AttentionOnlyHover))
+        .on_disabled_hover_text(lang.t(Key::AttentionOnlyLocked));
+    if response.changed() {
+        actions.push(Action::SetAttentionOnly(on));
+    }
 }
 
 /// The same choice as `--detector`.

@@ -52,10 +52,11 @@ pub fn faces_ui(ui: &mut egui::Ui, lang: Lang, faces: &[TrackedFace], selected: 
 }
 
 /// Seven bars, one per emotion, in model order, of the smoothed probabilities.
+/// Nothing in attention-only mode (no probabilities exist).
 fn probability_bars_ui(ui: &mut egui::Ui, lang: Lang, face: &TrackedFace, height: f32) {
-    let top = face.emotion();
+    let (Some(top), Some(probs)) = (face.emotion(), face.smoothed) else { return };
     for i in 0..crate::EMOTIONS.len() {
-        let p = face.smoothed[i].clamp(0.0, 1.0);
+        let p = probs[i].clamp(0.0, 1.0);
         let mut text = RichText::new(format!("{} {:.0}%", lang.emotion(i), p * 100.0));
         if height < 20.0 {
             text = text.small();

@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use super::recording::SessionSlot;
 use super::stats::Counters;
 use crate::detect::scene::DetectorChoice;
-use crate::pipeline::{FrameResult, Pipeline, PipelineConfig, StageTimings};
+use crate::pipeline::{FrameResult, Mode, Pipeline, PipelineConfig, StageTimings};
 use crate::source::{self, CameraSelector, CameraSource, Frame, FrameSource, ScreenOptions, ScreenSource, SourceError};
 
 /// Camera resolution and rate asked for (the camera may pick the nearest it supports).
@@ -161,6 +161,8 @@ pub struct Shared {
     pub session: Mutex<SessionSlot>,
     /// The detector the user picked: an index into [`DetectorChoice::ALL`].
     pub detector: AtomicU8,
+    /// The user switched emotions off (attention-only mode).
+    pub attention_only: AtomicBool,
 }
 
 impl Shared {
@@ -171,6 +173,14 @@ impl Shared {
     pub fn set_detector(&self, choice: DetectorChoice) {
         let i = DetectorChoice::ALL.iter().position(|c| *c == choice).unwrap_or(0);
         self.detector.store(i as u8, Ordering::Relaxed);
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.attention_only.load(Ordering::Relaxed) { Mode::AttentionOnly } else { Mode::Emotions }
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.attention_only.store(!mode.emotions(), Ordering::Relaxed);
     }
 
     pub fn lock_session(&self) -> std::sync::MutexGuard<'_, SessionSlot> {
@@ -422,6 +432,7 @@ fn inference_loop(
 ) {
     let mut pipeline = match Pipeline::open(cfg) {
         Ok(p) => {
+            shared.lock_session().set_pipeline(p.mode(), p.model_files());
             send_event(events, ctx, LiveEvent::ModelReady { provider: p.provider().to_string() });
             Some(p)
         }
@@ -440,13 +451,8 @@ fn inference_loop(
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let frame = &captured.frame;
-        let wanted = shared.detector();
-        if let Some(p) = pipeline.as_mut().filter(|p| p.detector_choice() != wanted) {
-            if let Err(e) = p.set_detector(wanted) {
-                tracing::warn!("{e}");
-                send_event(events, ctx, LiveEvent::InferenceFailed(e.to_string()));
-                shared.set_detector(p.detector_choice());
-            }
+        if let Some(p) = pipeline.as_mut() {
+            follow_choices(p, shared, events, ctx);
         }
         if captured.generation != generation {
             generation = captured.generation;
@@ -485,6 +491,26 @@ fn inference_loop(
         results.send(LiveFrame { result, image: Arc::new(image), analysed: pipeline.is_some() });
         ctx.request_repaint();
     }
+}
+
+/// Switches the pipeline to the detector and mode the user picked (the window's menus); when that fails
+/// the user is told and the choices return to what runs.
+fn follow_choices(p: &mut Pipeline, shared: &Shared, events: &Sender<LiveEvent>, ctx: &egui::Context) {
+    let (detector, mode) = (shared.detector(), shared.mode());
+    if p.detector_choice() == detector && p.mode() == mode {
+        return;
+    }
+    let switched = match p.detector_choice() == detector {
+        true => Ok(()),
+        false => p.set_detector(detector),
+    };
+    if let Err(e) = switched.and_then(|()| p.set_mode(mode)) {
+        tracing::warn!("{e}");
+        send_event(events, ctx, LiveEvent::InferenceFailed(e.to_string()));
+        shared.set_detector(p.detector_choice());
+        shared.set_mode(p.mode());
+    }
+    shared.lock_session().set_pipeline(p.mode(), p.model_files());
 }
 
 /// Longest side of the picture the window shows. Larger frames (a 1920x1080 screen, a 4K camera) are

@@ -14,6 +14,7 @@
 //! Privacy: nothing but aggregates is written unless "record video frames" is switched on.
 
 use eframe::egui;
+pub mod class;
 pub mod controls_ui;
 pub mod dialogs;
 pub mod faces_ui;
@@ -21,6 +22,7 @@ pub mod jobs;
 pub mod live;
 pub mod notices;
 pub mod recording;
+pub mod share_ui;
 pub mod state;
 pub mod stats;
 pub mod theme;
@@ -79,6 +81,10 @@ pub struct WindowOptions {
     pub detector_given: bool,
     /// `--marker "TEXT@SECONDS"`: markers set at these session times (a scripted lecture, the screenshots).
     pub markers: Vec<(String, f64)>,
+    /// `--share`: offer to share each second's aggregates with this class (after the student agrees).
+    pub share: Option<crate::share::ClassAddress>,
+    /// `--share-now`: the student already agreed.
+    pub share_now: bool,
 }
 
 impl WindowOptions {
@@ -99,6 +105,8 @@ impl WindowOptions {
             locale_lang: Lang::En,
             detector_given: false,
             markers: Vec::new(),
+            share: None,
+            share_now: false,
         }
     }
 }
@@ -120,7 +128,10 @@ pub fn run_window(opts: WindowOptions) -> anyhow::Result<()> {
     eframe::run_native(
         "emotion-monitor",
         native,
-        Box::new(move |cc| Ok(Box::new(EmotionApp::new(cc, opts)) as Box<dyn eframe::App>)),
+        Box::new(move |cc| {
+            crate::fonts::install_egui_fallback(&cc.egui_ctx);
+            Ok(Box::new(EmotionApp::new(cc, opts)) as Box<dyn eframe::App>)
+        }),
     )
     .map_err(|e| {
         anyhow::anyhow!("could not open the window: {e} (is there a display? try `xvfb-run -a` on a headless machine)")
@@ -233,6 +244,8 @@ pub struct EmotionApp {
     jobs: Jobs,
     /// To wake the UI when a job is done (known from the first frame on).
     ctx: Option<egui::Context>,
+    /// Sharing per-second aggregates with a class (`--share`), after the student agreed.
+    share: share_ui::ShareView,
 }
 
 impl EmotionApp {
@@ -245,6 +258,7 @@ impl EmotionApp {
         let (senders, feed) = feed_channels();
         let shared = Arc::new(Shared::default());
         shared.set_detector(opts.pipeline.detector);
+        shared.set_mode(opts.pipeline.mode);
         let viewing = opts.view_session.is_some();
         let mut live = None;
         let mut startup_error = None;
@@ -280,6 +294,7 @@ impl EmotionApp {
         let (senders, feed) = feed_channels();
         let shared = Arc::new(Shared::default());
         shared.set_detector(opts.pipeline.detector);
+        shared.set_mode(opts.pipeline.mode);
         let app = Self::build(opts, settings, None, shared, feed, Ok(Vec::new()));
         (app, senders)
     }
@@ -311,7 +326,9 @@ impl EmotionApp {
         timeline.face_lines = settings.face_lines;
         let mut scripted_markers: Vec<(f64, String)> = opts.markers.iter().map(|(n, t)| (*t, n.clone())).collect();
         scripted_markers.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let share = share_ui::ShareView::new(opts.share.clone(), opts.share_now, &shared);
         let mut app = Self {
+            share,
             live,
             shared,
             feed,
@@ -480,6 +497,11 @@ impl EmotionApp {
                 self.shared.set_detector(choice);
                 self.settings.detector = Some(choice);
                 self.notify(self.lang.fmt(Key::DetectorSet, &[("name", &choice.as_str())]), false);
+            }
+            Action::SetAttentionOnly(on) => {
+                let mode = if on { crate::pipeline::Mode::AttentionOnly } else { crate::pipeline::Mode::Emotions };
+                self.shared.set_mode(mode);
+                self.shared.lock_session().set_mode(mode);
             }
             Action::RecordFrames(on) => {
                 self.shared.lock_session().set_record_frames(on);
@@ -773,9 +795,11 @@ impl EmotionApp {
                 record_frames,
                 rate_text,
                 detector: self.shared.detector(),
+                attention_only: !self.shared.mode().emotions(),
                 lang: self.lang,
             };
             actions.extend(self.controls.ui(ui, &view, &mut self.settings));
+            self.share.ui(ui, &self.shared);
             ui.add_space(2.0);
         });
         egui::Panel::bottom("status").show(ui, |ui| {
@@ -1045,5 +1069,7 @@ impl Drop for EmotionApp {
     fn drop(&mut self) {
         self.stop_session();
         self.jobs.join_all();
+        // After the session's last second reached the sharer.
+        self.share.stop(&self.shared);
     }
 }

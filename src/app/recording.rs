@@ -57,6 +57,11 @@ pub struct SessionSlot {
     finished_timeline: Option<Timeline>,
     /// A recording error not yet shown to the user (the first of a burst).
     error: Option<String>,
+    /// What the inference thread runs (mode, model files), for the next session's `session.json`.
+    mode: crate::pipeline::Mode,
+    model_files: Vec<crate::provenance::ModelFile>,
+    /// Where each closed second also goes while the student shares with a class.
+    share_sink: Option<crossbeam_channel::Sender<(i64, crate::session::SecondRow)>>,
 }
 
 impl SessionSlot {
@@ -80,6 +85,26 @@ impl SessionSlot {
         self.frames_written
     }
 
+    /// Starts (Some) or stops (None) handing each closed second to the class sharer, for this session
+    /// and the next ones.
+    pub fn set_share_sink(&mut self, sink: Option<crossbeam_channel::Sender<(i64, crate::session::SecondRow)>>) {
+        if let Some(r) = self.recorder.as_mut() {
+            r.send_seconds_to(sink.clone());
+        }
+        self.share_sink = sink;
+    }
+
+    /// What the inference thread runs now (at start, or after a detector or mode change).
+    pub fn set_pipeline(&mut self, mode: crate::pipeline::Mode, files: &[crate::provenance::ModelFile]) {
+        self.mode = mode;
+        self.model_files = files.to_vec();
+    }
+
+    /// The mode the user just chose, for a session started before the inference thread has switched.
+    pub fn set_mode(&mut self, mode: crate::pipeline::Mode) {
+        self.mode = mode;
+    }
+
     /// Creates a session folder under `root` (named after the time and the source) and starts
     /// recording into it. `model` says which emotion model runs where, for `session.json`.
     pub fn start(&mut self, root: &Path, source_name: &str, model: &str) -> Result<PathBuf, String> {
@@ -90,8 +115,11 @@ impl SessionSlot {
             source: source_name.to_string(),
             model: model.to_string(),
             engagement: EngagementConfig::default(),
+            mode: self.mode,
+            model_files: self.model_files.clone(),
         };
-        let recorder = Recorder::create(root, source_name, meta).map_err(|e| e.to_string())?;
+        let mut recorder = Recorder::create(root, source_name, meta).map_err(|e| e.to_string())?;
+        recorder.send_seconds_to(self.share_sink.clone());
         let dir = recorder.dir().to_path_buf();
         self.recorder = Some(recorder);
         self.dir = Some(dir.clone());

@@ -122,6 +122,8 @@ pub enum Action {
     RecordFrames(bool),
     /// Use another face detector from the next frame on.
     SetDetector(DetectorChoice),
+    /// Presence and head pose only (true), or emotions too, from the next frame on.
+    SetAttentionOnly(bool),
     /// Show the window (and write reports) in this language.
     SetLanguage(Lang),
     /// Pick a video in a file dialog (off the UI thread), then open it.

@@ -14,7 +14,7 @@ use std::path::Path;
 pub const MAX_FACE_LINES: usize = 4;
 
 use egui::{Color32, RichText};
-use egui_plot::{Corner, ItemId, Legend, Line, Plot, PlotPoint, PlotPoints, VLine};
+use egui_plot::{ItemId, Line, Plot, PlotPoint, PlotPoints, Text, VLine};
 
 use super::FaceLines;
 use super::theme::{self, EMOTION_COLORS, STATE_COLORS, face_color};
@@ -219,7 +219,16 @@ pub fn timeline_ui(
     let width = ui.available_width();
     let half = ((width - 8.0) / 2.0).max(100.0);
     let emphasised = lines.hovered.or(lines.selected);
-    ui.horizontal_wrapped(|ui| legend_ui(ui, lang, lines, emphasised));
+    // The legends sit above the plots, one per plot, never over the data.
+    ui.horizontal(|ui| {
+        let size = egui::vec2(half, 18.0);
+        let row = egui::Layout::left_to_right(egui::Align::Center);
+        ui.allocate_ui_with_layout(size, row, |ui| {
+            ui.set_min_width(half);
+            legend_ui(ui, lang, lines, emphasised);
+        });
+        ui.allocate_ui_with_layout(size, row, |ui| shares_legend_ui(ui, lang, show_states));
+    });
     let height = ui.available_height().max(80.0);
     let link = ui.scope_id().with(("timeline-link", id));
     let x_fmt = |mark: egui_plot::GridMark, _range: &std::ops::RangeInclusive<f64>| clock(mark.value);
@@ -255,7 +264,7 @@ pub fn timeline_ui(
                         .color(theme::CLASS_LINE)
                         .width(2.5),
                 );
-                markers(plot, &data.markers);
+                markers(plot, &data.markers, true);
             });
         hovered =
             response.hovered_plot_item.and_then(|item| lines.shown.iter().copied().find(|f| face_item(*f) == item));
@@ -265,7 +274,6 @@ pub fn timeline_ui(
         Plot::new(("emotions", id))
             .width(half)
             .height(height)
-            .legend(Legend::default().position(Corner::LeftTop).background_alpha(0.6))
             .include_y(0.0)
             .include_y(1.0)
             .include_x(0.0)
@@ -284,7 +292,7 @@ pub fn timeline_ui(
                         plot.line(Line::new(lang.emotion(i), points(series)).color(EMOTION_COLORS[i]).width(1.5));
                     }
                 }
-                markers(plot, &data.markers);
+                markers(plot, &data.markers, false);
             });
     });
     (hovered, clicked)
@@ -312,6 +320,21 @@ fn legend_ui(ui: &mut egui::Ui, lang: Lang, lines: &FaceLinesShown<'_>, emphasis
     }
 }
 
+/// The right plot's legend, above it: the emotions (or the engagement states) in their colours.
+fn shares_legend_ui(ui: &mut egui::Ui, lang: Lang, show_states: bool) {
+    if show_states {
+        for (i, state) in crate::engagement::State::ALL.into_iter().enumerate() {
+            swatch_ui(ui, STATE_COLORS[i], 2.0);
+            ui.label(RichText::new(lang.state(state)).small());
+        }
+    } else {
+        for (i, color) in EMOTION_COLORS.into_iter().enumerate() {
+            swatch_ui(ui, color, 2.0);
+            ui.label(RichText::new(lang.emotion(i)).small());
+        }
+    }
+}
+
 /// A short line in `color`, like the plot's.
 fn swatch_ui(ui: &mut egui::Ui, color: Color32, width: f32) {
     let (rect, _) = ui.allocate_exact_size(egui::vec2(18.0, 12.0), egui::Sense::hover());
@@ -322,9 +345,14 @@ fn points(series: &[[f64; 2]]) -> PlotPoints<'static> {
     PlotPoints::Owned(series.iter().map(|&[x, y]| PlotPoint::new(x, y)).collect())
 }
 
-fn markers(plot: &mut egui_plot::PlotUi<'_>, markers: &[(f64, String)]) {
+/// Markers as vertical lines; `named`: with their names at the top of the plot ("퀴즈 시작").
+fn markers(plot: &mut egui_plot::PlotUi<'_>, markers: &[(f64, String)], named: bool) {
     for (t, name) in markers {
         plot.vline(VLine::new(name.as_str(), *t).color(theme::MARKER).width(1.0));
+        if named {
+            let label = RichText::new(name.as_str()).small().color(theme::MARKER);
+            plot.text(Text::new(name.as_str(), PlotPoint::new(*t, 1.0), label).anchor(egui::Align2::LEFT_TOP));
+        }
     }
 }
 

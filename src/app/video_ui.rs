@@ -69,8 +69,8 @@ impl VideoView {
         };
         for face in &result.faces {
             let r = screen_box(face);
-            let emotion = face.emotion();
-            let color = EMOTION_COLORS[emotion];
+            // Attention-only mode: one neutral colour, since there is no emotion to colour by.
+            let color = face.emotion().map_or(Color32::LIGHT_GRAY, |e| EMOTION_COLORS[e]);
             let is_selected = *selected == Some(face.id);
             let width = if is_selected { 4.0 } else { 2.0 };
             painter.rect_stroke(r, 2.0, Stroke::new(width, color), StrokeKind::Outside);
@@ -102,10 +102,13 @@ impl VideoView {
     }
 }
 
-/// "#3 happy 87%" / "#3 기쁨 87%": ID, the smoothed top emotion, and its probability.
+/// "#3 happy 87%" / "#3 기쁨 87%": ID, the smoothed top emotion, and its probability; only "#3" in
+/// attention-only mode.
 pub fn face_label(lang: Lang, face: &TrackedFace) -> String {
-    let e = face.emotion();
-    format!("#{} {} {:.0}%", face.id, lang.emotion(e), face.smoothed[e] * 100.0)
+    match (face.emotion(), face.smoothed) {
+        (Some(e), Some(p)) => format!("#{} {} {:.0}%", face.id, lang.emotion(e), p[e] * 100.0),
+        _ => format!("#{}", face.id),
+    }
 }
 
 /// The largest rect of `size`'s aspect ratio centred in `outer`.

@@ -167,15 +167,19 @@ pub(crate) fn frame_record(b: &mut RowBuf, r: &FrameRow) {
         b.fixed(v as f64, 1);
     }
     b.fixed(r.det_score as f64, 4);
-    b.str(EMOTIONS[r.emotion]);
-    for v in r.p.iter().chain(r.raw.iter()) {
-        b.fixed(*v as f64, 4);
+    emotion_name(b, r.emotion);
+    for probs in [&r.p, &r.raw] {
+        for k in 0..7 {
+            b.opt_fixed(probs.map(|p| p[k]), 4);
+        }
     }
     b.opt_fixed(r.yaw_deg, 2);
     b.opt_fixed(r.pitch_deg, 2);
-    for v in [r.attention, r.valence, r.arousal, r.engagement, r.engagement_smoothed] {
-        b.fixed(v as f64, 4);
-    }
+    b.fixed(r.attention as f64, 4);
+    b.opt_fixed(r.valence, 4);
+    b.opt_fixed(r.arousal, 4);
+    b.fixed(r.engagement as f64, 4);
+    b.fixed(r.engagement_smoothed as f64, 4);
     b.str(r.state.as_str());
 }
 
@@ -197,6 +201,26 @@ fn emotion_name(b: &mut RowBuf, e: Option<usize>) {
 
 pub(crate) fn second_record(b: &mut RowBuf, r: &SecondRow) {
     b.clear();
+    second_fields(b, r);
+}
+
+/// The class view's `class.csv` (see docs/CSV.md): who (a student's pseudonym, or `class`), when (Unix
+/// second), how many students the row stands for, then the columns of seconds.csv.
+pub(crate) const CLASS_PREFIX: &[&str] = &["t_unix", "student", "students"];
+
+pub(crate) fn class_header() -> Vec<&'static str> {
+    CLASS_PREFIX.iter().chain(SECONDS_HEADER).copied().collect()
+}
+
+pub(crate) fn class_record(b: &mut RowBuf, t_unix: i64, student: &str, students: u32, r: &SecondRow) {
+    b.clear();
+    b.disp(t_unix);
+    b.str(student);
+    b.disp(students);
+    second_fields(b, r);
+}
+
+fn second_fields(b: &mut RowBuf, r: &SecondRow) {
     b.disp(r.second);
     b.disp(r.frames);
     b.disp(r.faces_present);
@@ -370,12 +394,10 @@ fn opt_array<const N: usize>(r: &csv::StringRecord, start: usize, name: &str) ->
 }
 
 fn parse_frame(r: &csv::StringRecord) -> Result<FrameRow, String> {
-    let mut p = [0.0; 7];
-    let mut raw = [0.0; 7];
-    for k in 0..7 {
-        p[k] = num(r, 10 + k, "p_*")?;
-        raw[k] = num(r, 17 + k, "raw_*")?;
-    }
+    let emotion = match field(r, 9, "emotion")? {
+        "" => None,
+        name => Some(emotion_index(name)?),
+    };
     Ok(FrameRow {
         source: restore(field(r, 0, "source")?).to_string(),
         frame: num(r, 1, "frame")?,
@@ -383,14 +405,14 @@ fn parse_frame(r: &csv::StringRecord) -> Result<FrameRow, String> {
         face_id: num(r, 3, "face_id")?,
         bbox: [num(r, 4, "x")?, num(r, 5, "y")?, num(r, 6, "w")?, num(r, 7, "h")?],
         det_score: num(r, 8, "det_score")?,
-        emotion: emotion_index(field(r, 9, "emotion")?)?,
-        p,
-        raw,
+        emotion,
+        p: opt_array::<7>(r, 10, "p_*")?,
+        raw: opt_array::<7>(r, 17, "raw_*")?,
         yaw_deg: opt_num(r, 24, "yaw")?,
         pitch_deg: opt_num(r, 25, "pitch")?,
         attention: num(r, 26, "attention")?,
-        valence: num(r, 27, "valence")?,
-        arousal: num(r, 28, "arousal")?,
+        valence: opt_num(r, 27, "valence")?,
+        arousal: opt_num(r, 28, "arousal")?,
         engagement: num(r, 29, "engagement")?,
         engagement_smoothed: num(r, 30, "engagement_smoothed")?,
         state: {

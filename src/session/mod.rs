@@ -13,8 +13,7 @@
 //! second of wall time, so a crash or power loss loses at most about a second. Readers ignore a
 //! torn last line. The column schemas are documented (and versioned) in `docs/CSV.md`.
 
-mod csvio;
-mod font;
+pub(crate) mod csvio;
 pub mod recorder;
 pub mod report;
 pub mod timeline;
@@ -78,6 +77,13 @@ pub struct SessionMeta {
     pub model: String,
     /// How engagement is computed (weights, thresholds); stored so that the CSV can be recomputed.
     pub engagement: EngagementConfig,
+    /// `emotions`, or `attention-only`: presence and head pose only, the emotion model not run, the
+    /// emotion columns of the CSVs empty. Sessions from before this field read as `emotions`.
+    #[serde(default)]
+    pub mode: crate::pipeline::Mode,
+    /// The model files that produced the numbers, each with its sha256 when the session started.
+    #[serde(default)]
+    pub model_files: Vec<crate::provenance::ModelFile>,
 }
 
 /// `session.json`.
@@ -86,6 +92,9 @@ pub struct SessionInfo {
     pub schema_version: u32,
     pub csv_schema_version: u32,
     pub app_version: String,
+    /// The git commit the program was built from, `-dirty` with uncommitted changes (as `--version` says).
+    #[serde(default)]
+    pub commit: Option<String>,
     pub name: String,
     /// Local wall-clock start, RFC 3339.
     pub started_at: String,
@@ -118,17 +127,18 @@ pub struct FrameRow {
     /// x, y, w, h in frame pixels.
     pub bbox: [f32; 4],
     pub det_score: f32,
-    /// Index into [`crate::EMOTIONS`] of the smoothed argmax.
-    pub emotion: usize,
+    /// Index into [`crate::EMOTIONS`] of the smoothed argmax. This and the other emotion fields
+    /// (`p`, `raw`, `valence`, `arousal`) are `None` in attention-only mode: empty cells in the CSV.
+    pub emotion: Option<usize>,
     /// Smoothed probabilities.
-    pub p: Probs,
+    pub p: Option<Probs>,
     /// This frame's classifier output.
-    pub raw: Probs,
+    pub raw: Option<Probs>,
     pub yaw_deg: Option<f32>,
     pub pitch_deg: Option<f32>,
     pub attention: f32,
-    pub valence: f32,
-    pub arousal: f32,
+    pub valence: Option<f32>,
+    pub arousal: Option<f32>,
     /// This frame's score.
     pub engagement: f32,
     /// Time-smoothed score that the state follows.

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::csvio::{self, RowBuf};
-use super::timeline::{SecondAccumulator, SegmentBuilder, Timeline, TimelineLimits};
+use super::timeline::{FacePoint, SecondAccumulator, SegmentBuilder, Timeline, TimelineLimits};
 use super::{
     CSV_SCHEMA_VERSION, FRAMES_FILE, FrameRow, MARKERS_FILE, Marker, REPORT_FILE, SECONDS_FILE, SEGMENTS_FILE,
-    SESSION_FILE, SESSION_SCHEMA_VERSION, SegmentRow, SessionError, SessionInfo, SessionMeta,
+    SESSION_FILE, SESSION_SCHEMA_VERSION, SecondRow, SegmentRow, SessionError, SessionInfo, SessionMeta,
 };
 use crate::engagement::{self, EngagementConfig, FaceEngagementState};
 use crate::pipeline::FrameResult;
@@ -19,7 +19,7 @@ use crate::pipeline::FrameResult;
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// An append-only CSV file that is synced to disk on demand.
-struct Appender {
+pub(crate) struct Appender {
     path: PathBuf,
     file: File,
     /// Whole records not yet on disk (the csv writer only ever writes into this buffer).
@@ -32,11 +32,11 @@ struct Appender {
 }
 
 impl Appender {
-    fn create(path: PathBuf, header: &[&str]) -> Result<Self, SessionError> {
+    pub(crate) fn create(path: PathBuf, header: &[&str]) -> Result<Self, SessionError> {
         Self::open(path, header, false)
     }
     /// `replace`: overwrite an existing file (a user-chosen export path) instead of refusing.
-    fn open(path: PathBuf, header: &[&str], replace: bool) -> Result<Self, SessionError> {
+    pub(crate) fn open(path: PathBuf, header: &[&str], replace: bool) -> Result<Self, SessionError> {
         let file = OpenOptions::new()
             .create_new(!replace)
             .create(replace)
@@ -56,7 +56,7 @@ impl Appender {
     fn err(&self, e: impl Into<std::io::Error>) -> SessionError {
         SessionError::Write { path: self.path.clone(), source: e.into() }
     }
-    fn write(&mut self, rec: &csv::ByteRecord) -> Result<(), SessionError> {
+    pub(crate) fn write(&mut self, rec: &csv::ByteRecord) -> Result<(), SessionError> {
         if let Some(why) = &self.failed {
             return Err(self.err(std::io::Error::other(format!("recording stopped after an earlier error: {why}"))));
         }
@@ -64,7 +64,7 @@ impl Appender {
     }
     /// Writes the buffered records. A failure (disk full, file too large) cuts the file back to its last
     /// whole record, so it stays parseable, and stops this file: no torn, glued or duplicated rows.
-    fn flush(&mut self) -> Result<(), SessionError> {
+    pub(crate) fn flush(&mut self) -> Result<(), SessionError> {
         use std::io::Write;
         if self.failed.is_some() {
             return self.write(&csv::ByteRecord::new());
@@ -88,7 +88,7 @@ impl Appender {
             }
         }
     }
-    fn sync(&mut self) -> Result<(), SessionError> {
+    pub(crate) fn sync(&mut self) -> Result<(), SessionError> {
         self.flush()?;
         self.file.sync_data().map_err(|e| self.err(e))
     }
@@ -138,6 +138,11 @@ pub struct Recorder {
     finished: bool,
     /// Every person (face ID) seen in the session.
     persons: std::collections::HashSet<u64>,
+    /// Receives every closed second with its Unix second (class sharing); a full or closed channel never
+    /// stops recording.
+    second_sink: Option<crossbeam_channel::Sender<(i64, SecondRow)>>,
+    /// Unix second at which session second 0 began.
+    started_unix: i64,
 }
 
 /// `name` as a folder-name fragment: letters, digits, `-` and `_`; anything else becomes `-`.
@@ -193,7 +198,8 @@ impl Recorder {
         let info = SessionInfo {
             schema_version: SESSION_SCHEMA_VERSION,
             csv_schema_version: CSV_SCHEMA_VERSION,
-            app_version: env!("CARGO_PKG_VERSION").to_string(),
+            app_version: crate::provenance::APP_VERSION.to_string(),
+            commit: Some(crate::provenance::COMMIT.to_string()),
             name: name.to_string(),
             started_at: now.to_rfc3339(),
             status: "recording".to_string(),
@@ -232,6 +238,8 @@ impl Recorder {
             seconds_written: 0,
             last_sync: Instant::now(),
             finished: false,
+            second_sink: None,
+            started_unix: now.timestamp(),
         })
     }
 
@@ -239,6 +247,34 @@ impl Recorder {
     pub fn mirror_frames_to(&mut self, path: &Path) -> Result<(), SessionError> {
         self.frames_mirror = Some(Appender::open(path.to_path_buf(), csvio::FRAMES_HEADER, true)?);
         Ok(())
+    }
+
+    /// Hands every second's aggregates, with the Unix second it covers, to `sink` as soon as the second
+    /// is written (class sharing); `None` stops it.
+    pub fn send_seconds_to(&mut self, sink: Option<crossbeam_channel::Sender<(i64, SecondRow)>>) {
+        self.second_sink = sink;
+    }
+
+    /// Records a second aggregated elsewhere (the class view: one row from many students' shared
+    /// seconds), with `persons` (students' numbers) present in it and a point per person for the
+    /// per-person lines. Seconds come in order; the files and the report read like a local session's.
+    pub fn push_second_row(&mut self, row: &SecondRow, persons: &[(u64, FacePoint)]) -> Result<(), SessionError> {
+        self.close_second()?;
+        csvio::second_record(&mut self.row, row);
+        self.seconds.write(&self.row.rec)?;
+        self.seconds.flush()?;
+        self.seconds_written += 1;
+        self.segments.push_second(row);
+        self.timeline.push_second(row);
+        let end = row.second as f64 + 1.0;
+        for &(id, p) in persons {
+            self.persons.insert(id);
+            self.timeline.push_face_point(id, p, end);
+        }
+        self.timeline.forget_faces(end);
+        self.closed_until_s = self.closed_until_s.max(end);
+        self.last_t_s = self.last_t_s.max(end);
+        self.sync_if_due()
     }
 
     /// The session folder.
@@ -282,9 +318,12 @@ impl Recorder {
         }
         let acc = self.current.get_or_insert_with(|| SecondAccumulator::new(sec));
         acc.add_frame();
+        // An attention-only session never stores an emotion value, whatever the pipeline produced.
+        let emotions = self.info.meta.mode.emotions();
         for face in &r.faces {
             self.persons.insert(face.id);
-            let c = engagement::components(&face.detection, &face.smoothed, &self.cfg);
+            let (smoothed, raw) = if emotions { (face.smoothed, face.raw) } else { (None, None) };
+            let c = engagement::components(&face.detection, smoothed.as_ref(), &self.cfg);
             let st = self
                 .faces
                 .entry(face.id)
@@ -298,9 +337,9 @@ impl Recorder {
                 face_id: face.id,
                 bbox: [b.x, b.y, b.w, b.h],
                 det_score: face.detection.score,
-                emotion: face.emotion(),
-                p: face.smoothed,
-                raw: face.raw,
+                emotion: smoothed.as_ref().map(crate::classify::argmax),
+                p: smoothed,
+                raw,
                 yaw_deg: c.pose.map(|p| p.yaw_deg),
                 pitch_deg: c.pose.map(|p| p.pitch_deg),
                 attention: c.attention,
@@ -359,6 +398,9 @@ impl Recorder {
         csvio::second_record(&mut self.row, &row);
         self.seconds.write(&self.row.rec)?;
         self.seconds.flush()?;
+        if let Some(sink) = &self.second_sink {
+            let _ = sink.try_send((self.started_unix + row.second, row.clone()));
+        }
         self.seconds_written += 1;
         self.segments.push_second(&row);
         self.timeline.push_second(&row);

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use ab_glyph::PxScale;
 use image::{Rgb, RgbImage};
-use imageproc::drawing::{draw_filled_rect_mut, draw_line_segment_mut};
+use imageproc::drawing::{draw_filled_rect_mut, draw_line_segment_mut, draw_text_mut, text_size};
 use imageproc::rect::Rect;
 
-use super::font::{GLYPH_H, draw_text, text_width};
 use super::timeline::{ClassPoint, Timeline};
 use super::{SegmentRow, SessionError};
 pub use crate::i18n::ReportLabels;
@@ -23,6 +23,10 @@ const GRID: Rgb<u8> = Rgb([225, 225, 225]);
 const LINE: Rgb<u8> = Rgb([31, 90, 180]);
 const MARKER: Rgb<u8> = Rgb([200, 30, 30]);
 const SEGMENT: Rgb<u8> = Rgb([240, 150, 40]);
+
+/// Height in pixels of labels, and of the title line.
+const SMALL: f32 = 15.0;
+const LARGE: f32 = 26.0;
 
 /// Colours of engaged, neutral, bored, away (also the window's: `app::theme`; "away" is a slate
 /// that reads on white paper and on the window's dark plot).
@@ -81,6 +85,18 @@ fn fmt_time(t: f64) -> String {
     }
 }
 
+/// Draws `text` with its top-left corner at (x, y) in the report font ([`crate::fonts::report_font`]:
+/// Hangul when a Hangul font is installed), `size` pixels high; what falls outside the image is skipped.
+fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, color: Rgb<u8>, size: f32) {
+    let clamp = |v: i64| v.clamp(-(1 << 20), 1 << 20) as i32;
+    draw_text_mut(img, color, clamp(x), clamp(y), PxScale::from(size), crate::fonts::report_font(), text);
+}
+
+/// Width in pixels of `text` drawn at `size`.
+fn text_width(text: &str, size: f32) -> i64 {
+    i64::from(text_size(PxScale::from(size), crate::fonts::report_font(), text).0)
+}
+
 fn rect(img: &mut RgbImage, x: i64, y: i64, w: i64, h: i64, c: Rgb<u8>) {
     if w > 0 && h > 0 {
         draw_filled_rect_mut(img, Rect::at(x as i32, y as i32).of_size(w as u32, h as u32), c);
@@ -90,8 +106,8 @@ fn rect(img: &mut RgbImage, x: i64, y: i64, w: i64, h: i64, c: Rgb<u8>) {
 fn legend(img: &mut RgbImage, mut x: i64, y: i64, items: &[(&str, Rgb<u8>)]) {
     for (name, c) in items {
         rect(img, x, y + 2, 10, 10, *c);
-        draw_text(img, x + 14, y, name, INK, 1);
-        x += 14 + text_width(name, 1) as i64 + 16;
+        draw_text(img, x + 14, y - 1, name, INK, SMALL);
+        x += 14 + text_width(name, SMALL) + 16;
     }
 }
 
@@ -121,17 +137,21 @@ pub fn render_report_with(
     };
 
     let head = format!("{title}   {}   {}", fmt_time(dur), labels.markers_count(timeline.markers().len()));
-    draw_text(&mut img, LEFT, 12, &head, INK, 2);
+    draw_text(&mut img, LEFT, 10, &head, INK, LARGE);
 
     let eng = Panel { top: 80, height: 300 };
     let states = Panel { top: 430, height: 170 };
     let emotions = Panel { top: 650, height: 170 };
+    // No emotion mix for a session without emotion values (attention-only mode, or no face at all).
+    let show_emotions = points.iter().any(|p| p.mean_p.is_some());
+    let panels: &[&Panel] = if show_emotions { &[&eng, &states, &emotions] } else { &[&eng, &states] };
 
     // Engagement: grid, per-segment means, the class mean line.
-    draw_text(&mut img, LEFT, eng.top - 20, &labels.engagement, INK, 1);
+    draw_text(&mut img, LEFT, eng.top - 21, &labels.engagement, INK, SMALL);
+    // Each legend starts after its panel's title, however long the title is in the chosen language.
     legend(
         &mut img,
-        LEFT + 420,
+        LEFT + text_width(&labels.engagement, SMALL) + 30,
         eng.top - 20,
         &[
             (labels.class_mean.as_str(), LINE),
@@ -143,7 +163,7 @@ pub fn render_report_with(
         let v = k as f32 / 4.0;
         let y = eng.y(v);
         draw_line_segment_mut(&mut img, (LEFT as f32, y as f32), ((LEFT + plot_w) as f32, y as f32), GRID);
-        draw_text(&mut img, 20, y - GLYPH_H as i64 / 2, &format!("{v:.2}"), INK, 1);
+        draw_text(&mut img, 20, y - SMALL as i64 / 2, &format!("{v:.2}"), INK, SMALL);
     }
     for s in segments {
         if let Some(m) = s.mean_engagement {
@@ -175,12 +195,14 @@ pub fn render_report_with(
     }
 
     // Stacked shares: states, then emotions.
-    draw_text(&mut img, LEFT, states.top - 20, &labels.states, INK, 1);
+    draw_text(&mut img, LEFT, states.top - 21, &labels.states, INK, SMALL);
     let names: Vec<(&str, Rgb<u8>)> = labels.state_names.iter().map(String::as_str).zip(STATE_COLORS).collect();
-    legend(&mut img, LEFT + 260, states.top - 20, &names);
-    draw_text(&mut img, LEFT, emotions.top - 20, &labels.emotions, INK, 1);
-    let names: Vec<(&str, Rgb<u8>)> = labels.emotion_names.iter().map(String::as_str).zip(EMOTION_COLORS).collect();
-    legend(&mut img, LEFT + 260, emotions.top - 20, &names);
+    legend(&mut img, LEFT + text_width(&labels.states, SMALL) + 30, states.top - 20, &names);
+    if show_emotions {
+        draw_text(&mut img, LEFT, emotions.top - 21, &labels.emotions, INK, SMALL);
+        let names: Vec<(&str, Rgb<u8>)> = labels.emotion_names.iter().map(String::as_str).zip(EMOTION_COLORS).collect();
+        legend(&mut img, LEFT + text_width(&labels.emotions, SMALL) + 30, emotions.top - 20, &names);
+    }
     for x in LEFT..LEFT + plot_w {
         let Some(p) = at(t_of(x)) else { continue };
         for (panel, values, colors) in [
@@ -197,7 +219,7 @@ pub fn render_report_with(
             }
         }
     }
-    for panel in [&eng, &states, &emotions] {
+    for panel in panels {
         for (a, b) in [
             ((LEFT, panel.top), (LEFT, panel.top + panel.height)),
             ((LEFT, panel.top + panel.height), (LEFT + plot_w, panel.top + panel.height)),
@@ -206,13 +228,13 @@ pub fn render_report_with(
         }
     }
 
-    // Time axis.
-    let axis_y = emotions.top + emotions.height;
+    // Time axis, under the last panel.
+    let axis_y = panels.last().map_or(H as i64, |p| p.top + p.height);
     for t in time_ticks(t0, t1) {
         let x = x_of(t);
         draw_line_segment_mut(&mut img, (x as f32, axis_y as f32), (x as f32, axis_y as f32 + 5.0), INK);
         let label = fmt_time(t);
-        draw_text(&mut img, x - text_width(&label, 1) as i64 / 2, axis_y + 8, &label, INK, 1);
+        draw_text(&mut img, x - text_width(&label, SMALL) / 2, axis_y + 7, &label, INK, SMALL);
     }
 
     // Markers across all panels, names staggered so that close ones stay readable.
@@ -221,7 +243,7 @@ pub fn render_report_with(
         if x < LEFT || x > LEFT + plot_w {
             continue;
         }
-        for panel in [&eng, &states, &emotions] {
+        for panel in panels {
             draw_line_segment_mut(
                 &mut img,
                 (x as f32, panel.top as f32),
@@ -230,11 +252,11 @@ pub fn render_report_with(
             );
         }
         let label: String = m.name.chars().take(24).collect();
-        let lx = (x + 3).min(LEFT + plot_w - text_width(&label, 1) as i64);
-        draw_text(&mut img, lx, eng.top + 2 + (i % 4) as i64 * (GLYPH_H as i64 + 1), &label, MARKER, 1);
+        let lx = (x + 3).min(LEFT + plot_w - text_width(&label, SMALL));
+        draw_text(&mut img, lx, eng.top + 2 + (i % 4) as i64 * (SMALL as i64 + 2), &label, MARKER, SMALL);
     }
     if points.is_empty() {
-        draw_text(&mut img, LEFT + 20, eng.top + 40, &labels.no_frames, INK, 2);
+        draw_text(&mut img, LEFT + 20, eng.top + 40, &labels.no_frames, INK, LARGE);
     }
     img
 }

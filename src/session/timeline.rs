@@ -237,6 +237,8 @@ struct FaceSecond {
     n: u32,
     engagement: f64,
     attention: f64,
+    /// Rows with emotion values (valence, arousal, probabilities); 0 in attention-only mode.
+    n_emotion: u32,
     valence: f64,
     arousal: f64,
     p: [f64; 7],
@@ -269,10 +271,13 @@ impl SecondAccumulator {
         f.n += 1;
         f.engagement += r.engagement_smoothed as f64;
         f.attention += r.attention as f64;
-        f.valence += r.valence as f64;
-        f.arousal += r.arousal as f64;
-        for k in 0..7 {
-            f.p[k] += r.p[k] as f64;
+        if let (Some(v), Some(a), Some(p)) = (r.valence, r.arousal, r.p) {
+            f.n_emotion += 1;
+            f.valence += v as f64;
+            f.arousal += a as f64;
+            for k in 0..7 {
+                f.p[k] += p[k] as f64;
+            }
         }
         f.last_state = Some(r.state);
         f.last_t = r.timestamp_s;
@@ -287,7 +292,7 @@ impl SecondAccumulator {
     pub(crate) fn face_summaries(&self) -> impl Iterator<Item = (u64, FacePoint, f64)> + '_ {
         self.faces.iter().map(|(&id, f)| {
             let n = f.n.max(1) as f64;
-            let p = f.p.map(|x| (x / n) as f32);
+            let p = f.p.map(|x| (x / f64::from(f.n_emotion.max(1))) as f32);
             let fp = FacePoint {
                 second: self.second,
                 engagement_smoothed: (f.engagement / n) as f32,
@@ -304,20 +309,27 @@ impl SecondAccumulator {
         let (mut e, mut a, mut v, mut r) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let mut p = [0.0f64; 7];
         let mut counts = [0u32; 4];
+        // Faces with emotion values: the affect means are over these (none in attention-only mode).
+        let mut with_emotion = 0u32;
         for f in self.faces.values() {
             let n = f.n.max(1) as f64;
             e += f.engagement / n;
             a += f.attention / n;
-            v += f.valence / n;
-            r += f.arousal / n;
-            for (acc, x) in p.iter_mut().zip(f.p) {
-                *acc += x / n;
+            if f.n_emotion > 0 {
+                let ne = f64::from(f.n_emotion);
+                with_emotion += 1;
+                v += f.valence / ne;
+                r += f.arousal / ne;
+                for (acc, x) in p.iter_mut().zip(f.p) {
+                    *acc += x / ne;
+                }
             }
             counts[f.last_state.unwrap_or(State::Neutral).index()] += 1;
         }
         counts[State::Away.index()] += faces_lost;
         let known = present + faces_lost;
         let mean = |x: f64| (present > 0).then(|| (x / present as f64) as f32);
+        let affect = |x: f64| (with_emotion > 0).then(|| (x / f64::from(with_emotion)) as f32);
         SecondRow {
             second: self.second,
             frames: self.frames,
@@ -325,10 +337,10 @@ impl SecondAccumulator {
             faces_lost,
             mean_engagement: mean(e),
             mean_attention: mean(a),
-            mean_valence: mean(v),
-            mean_arousal: mean(r),
+            mean_valence: affect(v),
+            mean_arousal: affect(r),
             shares: (known > 0).then(|| counts.map(|c| c as f32 / known as f32)),
-            mean_p: (present > 0).then(|| p.map(|x| (x / present as f64) as f32)),
+            mean_p: (with_emotion > 0).then(|| p.map(|x| (x / f64::from(with_emotion)) as f32)),
         }
     }
 }
@@ -344,6 +356,8 @@ struct SegmentAcc {
     engagement: f64,
     n_shares: u32,
     shares: [f64; 4],
+    /// Seconds with emotion probabilities (none in attention-only mode).
+    n_p: u32,
     p: [f64; 7],
     last_end_s: f64,
 }
@@ -359,6 +373,7 @@ impl SegmentAcc {
             engagement: 0.0,
             n_shares: 0,
             shares: [0.0; 4],
+            n_p: 0,
             p: [0.0; 7],
             last_end_s: start_s,
         }
@@ -366,9 +381,12 @@ impl SegmentAcc {
     fn add(&mut self, r: &SecondRow) {
         self.seconds += 1;
         self.faces += r.faces_present as f64;
-        if let (Some(e), Some(p)) = (r.mean_engagement, r.mean_p) {
+        if let Some(e) = r.mean_engagement {
             self.n_eng += 1;
             self.engagement += e as f64;
+        }
+        if let Some(p) = r.mean_p {
+            self.n_p += 1;
             for (acc, x) in self.p.iter_mut().zip(p) {
                 *acc += x as f64;
             }
@@ -384,6 +402,7 @@ impl SegmentAcc {
     fn row(&self, index: u32, end_s: f64) -> SegmentRow {
         let ne = self.n_eng.max(1) as f64;
         let ns = self.n_shares.max(1) as f64;
+        let np = f64::from(self.n_p.max(1));
         SegmentRow {
             index,
             name: self.name.clone(),
@@ -393,7 +412,7 @@ impl SegmentAcc {
             mean_faces_present: (self.seconds > 0).then(|| (self.faces / self.seconds as f64) as f32),
             mean_engagement: (self.n_eng > 0).then(|| (self.engagement / ne) as f32),
             shares: (self.n_shares > 0).then(|| self.shares.map(|x| (x / ns) as f32)),
-            mean_p: (self.n_eng > 0).then(|| self.p.map(|x| (x / ne) as f32)),
+            mean_p: (self.n_p > 0).then(|| self.p.map(|x| (x / np) as f32)),
         }
     }
 }

@@ -1,0 +1,254 @@
+//! The teacher's class window (`emotion-monitor class mqtt://HOST/CLASSCODE`): the class timeline fed by
+//! students' shared seconds — mean engagement, state shares, emotion mix — students connected, markers.
+//! Per-student lines are off by default, and no class figure is shown for a second that fewer than
+//! `k` students reported. The class session is recorded like a local one while the window is open.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui::{Color32, RichText};
+
+use super::timeline_ui::{FaceLinesShown, MAX_POINTS, PlotData, timeline_ui};
+use crate::i18n::Lang;
+use crate::share::teacher::{ClassListener, ClassRecorder, HeadlessClass};
+use crate::share::{StudentStatus, unix_now_f64};
+
+/// Opens the class window; returns when it is closed (the class session is finished first).
+pub fn run_class_window(opts: HeadlessClass, screenshot: Option<PathBuf>) -> anyhow::Result<()> {
+    let listener = ClassListener::start(&opts.address)?;
+    let rec = ClassRecorder::create(&opts.session_root, &opts.address, opts.min_students, opts.csv.as_deref())?;
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title(format!("emotion-monitor — class {}", opts.address.class))
+            .with_inner_size([1280.0, 760.0])
+            .with_min_inner_size([640.0, 420.0]),
+        ..Default::default()
+    };
+    let app = ClassApp::new(opts, listener, rec, screenshot);
+    eframe::run_native("emotion-monitor-class", native, Box::new(move |_cc| Ok(Box::new(app) as Box<dyn eframe::App>)))
+        .map_err(|e| anyhow::anyhow!("could not open the window: {e} (is there a display? try `xvfb-run -a`)"))
+}
+
+pub struct ClassApp {
+    opts: HeadlessClass,
+    listener: ClassListener,
+    rec: Option<ClassRecorder>,
+    connected: bool,
+    last_error: Option<String>,
+    data: PlotData,
+    version: Option<(usize, usize)>,
+    show_students: bool,
+    show_states: bool,
+    hovered: Option<u64>,
+    lang: Lang,
+    marker: String,
+    notice: Option<(String, bool)>,
+    started: Instant,
+    screenshot: Option<PathBuf>,
+    shot: Option<Arc<Mutex<Option<Result<(), String>>>>>,
+    closing: bool,
+}
+
+impl ClassApp {
+    pub fn new(opts: HeadlessClass, listener: ClassListener, rec: ClassRecorder, screenshot: Option<PathBuf>) -> Self {
+        Self {
+            opts,
+            listener,
+            rec: Some(rec),
+            connected: false,
+            last_error: None,
+            data: PlotData::default(),
+            version: None,
+            show_students: false,
+            show_states: false,
+            hovered: None,
+            lang: Lang::from_locale(),
+            marker: String::new(),
+            notice: None,
+            started: Instant::now(),
+            screenshot,
+            shot: None,
+            closing: false,
+        }
+    }
+
+    fn poll(&mut self) {
+        let now = unix_now_f64();
+        let Some(rec) = self.rec.as_mut() else { return };
+        let mut result = Ok(());
+        for ev in self.listener.events().try_iter().take(10_000) {
+            match &ev {
+                crate::share::teacher::ClassEvent::Connected => {
+                    self.connected = true;
+                    self.last_error = None;
+                }
+                crate::share::teacher::ClassEvent::Disconnected(e) => {
+                    self.connected = false;
+                    self.last_error = Some(e.clone());
+                }
+                _ => {}
+            }
+            result = result.and(rec.on_event(ev, now));
+        }
+        let result = result.and(rec.tick(now, false));
+        if let Err(e) = result {
+            self.notice = Some((format!("recording the class session failed: {e}"), true));
+        }
+        let t = rec.recorder().timeline();
+        let version = (t.len(), t.markers().len());
+        if self.version != Some(version) {
+            self.version = Some(version);
+            self.data = super::recording::plot_data(t).decimated(MAX_POINTS);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(rec) = self.rec.take() {
+            match rec.finish(unix_now_f64()) {
+                Ok(s) => eprintln!("class session saved: {}", s.dir.display()),
+                Err(e) => eprintln!("error: finishing the class session: {e}"),
+            }
+        }
+    }
+
+    pub fn ui_root(&mut self, ui: &mut egui::Ui) {
+        let now = unix_now_f64();
+        let Some(rec) = self.rec.as_mut() else { return };
+        let k = rec.agg.min_students();
+        let live = rec.agg.connected(now);
+        egui::Panel::top("class_top").show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                ui.heading(format!("Class {}", self.opts.address.class));
+                let (dot, text) = if self.connected {
+                    (Color32::from_rgb(60, 170, 90), format!("connected to {}", self.opts.address))
+                } else {
+                    let why = self.last_error.as_deref().unwrap_or("connecting");
+                    (Color32::from_rgb(220, 80, 60), format!("{}: {why}", self.opts.address))
+                };
+                ui.label(RichText::new("●").color(dot));
+                ui.label(text);
+                ui.separator();
+                ui.label(RichText::new(format!("{live} students connected")).strong());
+            });
+            if live < k {
+                ui.label(
+                    RichText::new(format!(
+                        "Class figures appear when at least {k} students report (so that no one student's \
+                         numbers can be read off the class). Students join with: emotion-monitor window --share {}",
+                        self.opts.address
+                    ))
+                    .color(Color32::from_rgb(200, 140, 40)),
+                );
+            }
+            ui.horizontal(|ui| {
+                ui.label("Marker:");
+                let r =
+                    ui.add(egui::TextEdit::singleline(&mut self.marker).hint_text("e.g. quiz").desired_width(200.0));
+                let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if (ui.button("Add marker").clicked() || enter) && !self.marker.trim().is_empty() {
+                    let name = std::mem::take(&mut self.marker);
+                    if let Err(e) = rec.mark_now(&name) {
+                        self.notice = Some((e.to_string(), true));
+                    }
+                }
+                ui.separator();
+                ui.checkbox(&mut self.show_students, "per-student lines")
+                    .on_hover_text("Off by default: the class view is about the class, not about one student.");
+                ui.separator();
+                ui.label(format!("session: {}", rec.dir().display()));
+            });
+            if let Some((text, error)) = &self.notice {
+                let c = if *error { Color32::from_rgb(220, 80, 60) } else { ui.visuals().text_color() };
+                ui.label(RichText::new(text).color(c));
+            }
+        });
+        egui::Panel::right("class_students").resizable(true).default_size(200.0).show(ui, |ui| {
+            ui.label(RichText::new("Students (pseudonyms)").strong());
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                let mut students: Vec<_> = rec.agg.students().collect();
+                students.sort_by_key(|s| s.number);
+                for s in students {
+                    let silent = now - s.last_heard > crate::share::teacher::SILENT_S;
+                    let (c, what) = match s.status {
+                        StudentStatus::Online if !silent => (Color32::from_rgb(60, 170, 90), "online"),
+                        StudentStatus::Paused => (Color32::from_rgb(200, 140, 40), "paused"),
+                        StudentStatus::Left => (Color32::GRAY, "left"),
+                        _ => (Color32::from_rgb(220, 80, 60), "gone"),
+                    };
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new("●").color(c));
+                        ui.label(format!("#{} {} — {what}, {} s", s.number, s.pseudonym, s.seconds));
+                    });
+                }
+            });
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("Right plot:");
+                ui.radio_value(&mut self.show_states, false, "emotion mix");
+                ui.radio_value(&mut self.show_states, true, "engagement states");
+            });
+            let all: Vec<u64> = if self.show_students { self.data.faces.keys().copied().collect() } else { Vec::new() };
+            let hidden = self.data.faces.len() - all.len();
+            let lines = FaceLinesShown { shown: &all, hidden, selected: None, hovered: self.hovered };
+            let (hovered, _) = timeline_ui(ui, self.lang, &self.data, &lines, self.show_states, "class");
+            self.hovered = hovered;
+        });
+    }
+
+    fn exit_step(&mut self, ctx: &egui::Context) {
+        let Some(d) = self.opts.duration_s else { return };
+        if self.closing {
+            return;
+        }
+        let deadline = self.started + Duration::from_secs_f64(d);
+        let now = Instant::now();
+        if now < deadline {
+            ctx.request_repaint_after(deadline - now);
+            return;
+        }
+        if let Some(path) = self.screenshot.clone() {
+            match &self.shot {
+                None => {
+                    let slot = Arc::new(Mutex::new(None));
+                    self.shot = Some(slot.clone());
+                    let ctx2 = ctx.clone();
+                    ctx.request_screenshot(move |image| {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(super::save_png(&image, &path));
+                        ctx2.request_repaint();
+                    });
+                    return;
+                }
+                Some(slot) => match slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    Some(Ok(())) => eprintln!("screenshot saved to {}", path.display()),
+                    Some(Err(e)) => eprintln!("screenshot failed: {e}"),
+                    None => {
+                        ctx.request_repaint_after(Duration::from_millis(50));
+                        return;
+                    }
+                },
+            }
+        }
+        self.closing = true;
+        self.finish();
+        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+    }
+}
+
+impl eframe::App for ClassApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.poll();
+        self.ui_root(ui);
+        let ctx = ui.ctx().clone();
+        ctx.request_repaint_after(Duration::from_millis(500));
+        self.exit_step(&ctx);
+    }
+}
+
+impl Drop for ClassApp {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
