@@ -99,9 +99,11 @@ sudo_if_needed() { if [[ $(id -u) -ne 0 ]]; then sudo "$@"; else "$@"; fi; }
 # manager, so that the screen test can capture one window by title (xcap lists windows through EWMH).
 # mosquitto: the MQTT broker the class-view tests start on 127.0.0.1 (the app itself never needs it on a student's
 # machine); libssl-dev: TLS (mqtts://) through the system's OpenSSL; openssl: the tests make their own certificates.
+# fonts-nanum: NanumGothic (SIL Open Font License 1.1), the Hangul font of the window and report.png (src/fonts.rs;
+# without it Korean text shows as boxes and a warning says so).
 pkgs=(libclang1-14 ffmpeg python3-venv python3-pip unzip ca-certificates
       libgl1 libglx-mesa0 libgl1-mesa-dri libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxi6 libxrandr2
-      xvfb xauth imagemagick mesa-vulkan-drivers fonts-dejavu-core
+      xvfb xauth imagemagick mesa-vulkan-drivers fonts-dejavu-core fonts-nanum
       pkg-config libxcb1-dev libpipewire-0.3-dev libclang-common-14-dev libgbm-dev evilwm
       mosquitto libssl-dev openssl)
 missing=()
