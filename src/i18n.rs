@@ -321,6 +321,7 @@ catalogue! {
     ReportEmotions: "emotion mix (mean probabilities)", "감정 구성 (평균 확률)";
     ReportNoFrames: "no frames recorded", "기록된 프레임 없음";
     ReportMarkers: "{n} markers", "마커 {n}개";
+    ReportPeople: "{n} people", "{n}명";
 }
 
 /// The words of `report.png` in one language (see [`report_labels`]).
@@ -335,6 +336,8 @@ pub struct ReportLabels {
     pub no_frames: String,
     /// "{n} markers".
     pub markers: String,
+    /// "{n} people" (after the title).
+    pub people: String,
     /// engaged, neutral, bored, away.
     pub state_names: [String; 4],
     /// In [`crate::EMOTIONS`] order.
@@ -345,6 +348,11 @@ impl ReportLabels {
     /// "3 markers" / "마커 3개".
     pub fn markers_count(&self, n: usize) -> String {
         fill(&self.markers, &[("n", &n)])
+    }
+
+    /// "25 people" / "25명".
+    pub fn people_count(&self, n: usize) -> String {
+        fill(&self.people, &[("n", &n)])
     }
 }
 
@@ -366,6 +374,7 @@ pub fn report_labels(lang: Lang) -> ReportLabels {
         emotions: t(Key::ReportEmotions),
         no_frames: t(Key::ReportNoFrames),
         markers: t(Key::ReportMarkers),
+        people: t(Key::ReportPeople),
         state_names: crate::engagement::State::ALL.map(|s| lang.state(s).to_string()),
         emotion_names: std::array::from_fn(|i| lang.emotion(i).to_string()),
     }
