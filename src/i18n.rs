@@ -280,6 +280,21 @@ catalogue! {
     DropHere: "Drop the video here to open it", "여기에 놓으면 동영상을 엽니다";
     LanguageSet: "Language: {name}", "언어: {name}";
 
+    // Sharing with a class (the student's side).
+    ShareOffer: "Class {class} at {host} asks for this session's per-second figures: presence, attention, engagement, state and mean emotions — never video, images or your name.",
+        "{host}의 {class} 수업이 이 세션의 초 단위 수치(출석, 주의, 참여도, 상태, 평균 감정)를 요청합니다. 영상, 이미지, 이름은 절대 보내지 않습니다.";
+    ShareAgree: "Share (under a random pseudonym)", "공유하기 (임의의 가명으로)";
+    ShareDecline: "Don't share", "공유하지 않기";
+    ShareDeclined: "Not sharing with class {class}.", "{class} 수업과 공유하지 않습니다.";
+    ShareAfterAll: "Share after all", "그래도 공유하기";
+    Sharing: "SHARING", "공유 중";
+    SharingReconnecting: "SHARING (reconnecting…)", "공유 중 (다시 연결하는 중…)";
+    ShareStatus: "with class {class} as {pseudonym} — {delivered} s delivered, {waiting} waiting",
+        "{class} 수업에 가명 {pseudonym}(으)로 — {delivered}초 전달, {waiting}초 대기";
+    SharePauseHover: "Seconds during the pause are never sent.", "일시정지한 동안의 수치는 보내지 않습니다.";
+    StopSharing: "Stop sharing", "공유 중지";
+    ShareFailed: "sharing could not start: {error}", "공유를 시작하지 못했습니다: {error}";
+
     // Faces panel.
     FaceN: "Face #{id}", "얼굴 #{id}";
     ShowAllFaces: "Show all faces", "모든 얼굴 보기";

@@ -326,7 +326,7 @@ impl EmotionApp {
         timeline.face_lines = settings.face_lines;
         let mut scripted_markers: Vec<(f64, String)> = opts.markers.iter().map(|(n, t)| (*t, n.clone())).collect();
         scripted_markers.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let share = share_ui::ShareView::new(opts.share.clone(), opts.share_now, &shared);
+        let share = share_ui::ShareView::new(opts.share.clone(), opts.share_now, &shared, lang);
         let mut app = Self {
             share,
             live,
@@ -799,7 +799,7 @@ impl EmotionApp {
                 lang: self.lang,
             };
             actions.extend(self.controls.ui(ui, &view, &mut self.settings));
-            self.share.ui(ui, &self.shared);
+            self.share.ui(ui, self.lang, &self.shared);
             ui.add_space(2.0);
         });
         egui::Panel::bottom("status").show(ui, |ui| {

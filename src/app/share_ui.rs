@@ -4,9 +4,11 @@
 use std::sync::atomic::Ordering;
 
 use eframe::egui;
-use egui::{Color32, RichText};
+use egui::RichText;
 
 use super::live::Shared;
+use super::theme;
+use crate::i18n::{Key, Lang};
 use crate::share::ClassAddress;
 use crate::share::student::Sharer;
 
@@ -21,10 +23,10 @@ pub struct ShareView {
 
 impl ShareView {
     /// `offered`: the class from `--share`; `agree_now`: the student already agreed (`--share-now`).
-    pub fn new(offered: Option<ClassAddress>, agree_now: bool, shared: &Shared) -> Self {
+    pub fn new(offered: Option<ClassAddress>, agree_now: bool, shared: &Shared, lang: Lang) -> Self {
         let mut v = Self { offered, sharer: None, declined: false, last: None };
         if agree_now {
-            v.agree(shared);
+            v.agree(shared, lang);
         }
         v
     }
@@ -37,7 +39,7 @@ impl ShareView {
         self.sharer.as_ref().map(|s| s.pseudonym())
     }
 
-    fn agree(&mut self, shared: &Shared) {
+    fn agree(&mut self, shared: &Shared, lang: Lang) {
         let Some(address) = self.offered.clone() else { return };
         match Sharer::start(address) {
             Ok(s) => {
@@ -46,7 +48,7 @@ impl ShareView {
                 self.declined = false;
                 self.last = None;
             }
-            Err(e) => self.last = Some((format!("sharing could not start: {e}"), true)),
+            Err(e) => self.last = Some((lang.fmt(Key::ShareFailed, &[("error", &e)]), true)),
         }
     }
 
@@ -60,29 +62,23 @@ impl ShareView {
     }
 
     /// One row in the top panel; nothing when no class was offered.
-    pub fn ui(&mut self, ui: &mut egui::Ui, shared: &Shared) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, lang: Lang, shared: &Shared) {
         let Some(address) = self.offered.clone() else { return };
         ui.horizontal_wrapped(|ui| match &self.sharer {
             None if !self.declined => {
-                ui.label(
-                    RichText::new(format!(
-                        "Class {} at {} asks for this session's per-second figures: presence, attention, \
-                         engagement, state and mean emotions — never video, images or your name.",
-                        address.class, address.host
-                    ))
-                    .strong(),
-                );
-                if ui.button("Share (under a random pseudonym)").clicked() {
-                    self.agree(shared);
+                let offer = lang.fmt(Key::ShareOffer, &[("class", &address.class), ("host", &address.host)]);
+                ui.label(RichText::new(offer).strong());
+                if ui.button(lang.t(Key::ShareAgree)).clicked() {
+                    self.agree(shared, lang);
                 }
-                if ui.button("Don't share").clicked() {
+                if ui.button(lang.t(Key::ShareDecline)).clicked() {
                     self.declined = true;
                 }
             }
             None => {
-                ui.label(format!("Not sharing with class {}.", address.class));
-                if ui.button("Share after all").clicked() {
-                    self.agree(shared);
+                ui.label(lang.fmt(Key::ShareDeclined, &[("class", &address.class)]));
+                if ui.button(lang.t(Key::ShareAfterAll)).clicked() {
+                    self.agree(shared, lang);
                 }
             }
             Some(s) => {
@@ -90,33 +86,35 @@ impl ShareView {
                 let paused = st.paused.load(Ordering::Relaxed);
                 let connected = st.connected.load(Ordering::Relaxed);
                 let (dot, what) = match (paused, connected) {
-                    (true, _) => (Color32::from_rgb(200, 140, 40), "paused"),
-                    (false, true) => (Color32::from_rgb(220, 50, 50), "SHARING"),
-                    (false, false) => (Color32::from_rgb(220, 50, 50), "SHARING (reconnecting…)"),
+                    (true, _) => (theme::AMBER, lang.t(Key::Paused)),
+                    (false, true) => (theme::RED, lang.t(Key::Sharing)),
+                    (false, false) => (theme::RED, lang.t(Key::SharingReconnecting)),
                 };
                 ui.label(RichText::new(format!("● {what}")).color(dot).strong());
-                ui.label(format!(
-                    "with class {} as {} — {} s delivered, {} waiting",
-                    address.class,
-                    s.pseudonym(),
-                    st.delivered.load(Ordering::Relaxed),
-                    st.waiting.load(Ordering::Relaxed)
+                ui.label(lang.fmt(
+                    Key::ShareStatus,
+                    &[
+                        ("class", &address.class),
+                        ("pseudonym", &s.pseudonym()),
+                        ("delivered", &st.delivered.load(Ordering::Relaxed)),
+                        ("waiting", &st.waiting.load(Ordering::Relaxed)),
+                    ],
                 ));
                 if paused {
-                    if ui.button("Resume").clicked() {
+                    if ui.button(lang.t(Key::Resume)).clicked() {
                         s.resume();
                     }
-                } else if ui.button("Pause").on_hover_text("Seconds during the pause are never sent.").clicked() {
+                } else if ui.button(lang.t(Key::Pause)).on_hover_text(lang.t(Key::SharePauseHover)).clicked() {
                     s.pause();
                 }
-                if ui.button("Stop sharing").clicked() {
+                if ui.button(lang.t(Key::StopSharing)).clicked() {
                     self.stop(shared);
                     self.declined = true;
                 }
             }
         });
         if let Some((text, error)) = &self.last {
-            let c = if *error { Color32::from_rgb(220, 80, 60) } else { ui.visuals().weak_text_color() };
+            let c = if *error { theme::RED } else { ui.visuals().weak_text_color() };
             ui.label(RichText::new(text).color(c));
         }
     }
