@@ -472,3 +472,34 @@ impl egui::DroppedFile for Dropped {
         std::fs::read(&self.0).map_err(|e| e.to_string())
     }
 }
+
+#[test]
+fn attention_only_shows_who_without_emotions_and_its_switch_holds_during_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, feed) = running_app(dir.path());
+    let mut h = harness(app);
+    h.run_ok();
+    let switch = h.get_by_label("Attention only");
+    assert_eq!(switch.accesskit_node().toggled(), Some(egui::accesskit::Toggled::False));
+    switch.click();
+    h.run_ok();
+    assert_eq!(h.get_by_label("Attention only").accesskit_node().toggled(), Some(egui::accesskit::Toggled::True));
+    // What the inference thread then sends: faces without probabilities.
+    let mut f = face(1, 100.0, 120.0, 120.0, 3, 0.9);
+    (f.raw, f.smoothed) = (None, None);
+    feed.results.send(frame(1, vec![f]));
+    h.run_ok();
+    h.get_by_label("#1");
+    assert!(h.query_by_label_contains("happy").is_none(), "no emotion label or bar anywhere");
+    // A session is wholly one mode: the switch is locked while it records, and session.json says which.
+    h.get_by_label("Start").click();
+    h.run_ok();
+    assert!(h.get_by_label("Attention only").accesskit_node().is_disabled());
+    let session_dir = h.state().session_dir().expect("a session folder").to_path_buf();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(session_dir.join("session.json")).unwrap()).unwrap();
+    assert_eq!(info["mode"], "attention-only");
+    h.get_by_label("Stop").click();
+    h.run_ok();
+    assert!(!h.get_by_label("Attention only").accesskit_node().is_disabled());
+}

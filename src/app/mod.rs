@@ -808,6 +808,7 @@ impl EmotionApp {
         egui::Panel::bottom("timeline").resizable(true).default_size(240.0).min_size(120.0).show(ui, |ui| {
             self.timeline.refresh(self.shared.lock_session().timeline());
             let visible: Vec<u64> = self.video.faces().iter().map(|f| f.id).collect();
+            self.timeline.attention_only = !self.shared.mode().emotions();
             if let Some(face) = self.timeline.ui(ui, self.lang, &visible, self.selected_face) {
                 self.selected_face = Some(face);
             }

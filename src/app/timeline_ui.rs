@@ -43,6 +43,12 @@ impl PlotData {
         self.class_engagement.is_empty() && self.markers.is_empty()
     }
 
+    /// Whether the emotion plot has anything to show: no seconds yet, or a second with emotion
+    /// probabilities (an attention-only session has none).
+    pub fn has_emotions(&self) -> bool {
+        self.class_engagement.is_empty() || self.emotion_shares.iter().flatten().any(|p| !p[1].is_nan())
+    }
+
     /// The same data with every series averaged down to at most `max` points.
     pub fn decimated(&self, max: usize) -> Self {
         Self {
@@ -90,6 +96,8 @@ pub struct TimelineView {
     pub face_lines: FaceLines,
     /// The face whose line the pointer was over in the last frame: drawn thicker, named in the legend.
     hovered_face: Option<u64>,
+    /// The window runs without emotions (attention-only): no emotion plot or legend, whatever the data.
+    pub attention_only: bool,
 }
 
 impl TimelineView {
@@ -129,8 +137,9 @@ impl TimelineView {
     /// window most of its drawing time on a CPU renderer. The legend sits above the plots, never
     /// over the data. Returns the face whose line was clicked.
     pub fn ui(&mut self, ui: &mut egui::Ui, lang: Lang, visible: &[u64], selected_face: Option<u64>) -> Option<u64> {
+        let emotions = !self.attention_only && self.data.has_emotions();
         ui.horizontal_wrapped(|ui| {
-            self.mode_ui(ui, lang);
+            self.mode_ui(ui, lang, emotions);
             ui.separator();
             ui.label(lang.t(Key::FaceLines)).on_hover_text(lang.fmt(Key::FaceLinesHover, &[("max", &MAX_FACE_LINES)]));
             ui.radio_value(&mut self.face_lines, FaceLines::Auto, lang.t(Key::FaceLinesAuto));
@@ -140,7 +149,8 @@ impl TimelineView {
         let shown = faces_shown(self.face_lines, visible, selected_face);
         let hidden = visible.iter().filter(|id| !shown.contains(id)).count();
         let lines = FaceLinesShown { shown: &shown, hidden, selected: selected_face, hovered: self.hovered_face };
-        let (hovered, clicked) = timeline_ui(ui, lang, &self.data, &lines, self.show_states, "live");
+        let states = self.show_states || !emotions;
+        let (hovered, clicked) = timeline_ui(ui, lang, &self.data, &lines, states, "live");
         self.hovered_face = hovered;
         clicked
     }
@@ -150,12 +160,14 @@ impl TimelineView {
         if self.saved_interrupted {
             ui.label(lang.t(Key::Interrupted));
         }
-        self.mode_ui(ui, lang);
+        let emotions = self.saved.as_ref().is_some_and(PlotData::has_emotions);
+        self.mode_ui(ui, lang, emotions);
         match &self.saved {
             Some(d) => {
                 let all: Vec<u64> = d.faces.keys().copied().collect();
                 let lines = FaceLinesShown { shown: &all, hidden: 0, selected: None, hovered: self.hovered_face };
-                let (hovered, _) = timeline_ui(ui, lang, d, &lines, self.show_states, "saved");
+                let states = self.show_states || !emotions;
+                let (hovered, _) = timeline_ui(ui, lang, d, &lines, states, "saved");
                 self.hovered_face = hovered;
             }
             None => {
@@ -164,11 +176,17 @@ impl TimelineView {
         }
     }
 
-    fn mode_ui(&mut self, ui: &mut egui::Ui, lang: Lang) {
+    /// `emotions`: the data has emotion values; without them (attention-only) the right plot shows the
+    /// states and the emotion choice is greyed out, the remembered choice left as it was.
+    fn mode_ui(&mut self, ui: &mut egui::Ui, lang: Lang, emotions: bool) {
         ui.horizontal(|ui| {
             ui.label(lang.t(Key::RightPlot));
-            ui.radio_value(&mut self.show_states, false, lang.t(Key::Emotions));
-            ui.radio_value(&mut self.show_states, true, lang.t(Key::EngagementStates));
+            let mut states = self.show_states || !emotions;
+            ui.add_enabled_ui(emotions, |ui| ui.radio_value(&mut states, false, lang.t(Key::Emotions)));
+            ui.radio_value(&mut states, true, lang.t(Key::EngagementStates));
+            if emotions {
+                self.show_states = states;
+            }
         });
     }
 }
