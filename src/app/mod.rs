@@ -17,6 +17,7 @@ use eframe::egui;
 pub mod class;
 pub mod controls_ui;
 pub mod dialogs;
+pub mod exit_plan;
 pub mod faces_ui;
 pub mod jobs;
 pub mod live;
@@ -30,7 +31,7 @@ pub mod timeline_ui;
 pub mod video_ui;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::RichText;
@@ -43,10 +44,11 @@ use crate::pipeline::PipelineConfig;
 use crate::source::{CameraInfo, CameraSelector, SourceError};
 use controls_ui::{Controls, ControlsView};
 use dialogs::{Picked, Purpose};
+use exit_plan::{ExitPlan, save_png};
 use jobs::{JobDone, Jobs};
 use live::{Live, Shared};
 use notices::Notices;
-use stats::{CounterSnapshot, LatencySummary, LatencyWindow, RateMeter};
+use stats::UiStats;
 use timeline_ui::TimelineView;
 use video_ui::VideoView;
 
@@ -169,50 +171,6 @@ pub fn initial_source(
     }
 }
 
-/// Rates and latency for the status line and `--stats`.
-struct UiStats {
-    shown: RateMeter,
-    /// Latencies since the last status-line refresh (about once a second).
-    latency: LatencyWindow,
-    last_summary: LatencySummary,
-    last_tick: Instant,
-    prev: CounterSnapshot,
-    started: Instant,
-    /// Per-second rates computed at the last tick: captured, analysed, shown, dropped.
-    rates: (f64, f64, f64, u64),
-    last_result_at: Option<Instant>,
-    infer_ms: f64,
-    /// Capture time of the frame this pass draws; its latency is taken once the overlay is laid out.
-    drawing: Option<Instant>,
-}
-
-impl UiStats {
-    fn new() -> Self {
-        let now = Instant::now();
-        Self {
-            shown: RateMeter::default(),
-            latency: LatencyWindow::default(),
-            last_summary: LatencySummary::default(),
-            last_tick: now,
-            prev: CounterSnapshot::default(),
-            started: now,
-            rates: (0.0, 0.0, 0.0, 0),
-            last_result_at: None,
-            infer_ms: 0.0,
-            drawing: None,
-        }
-    }
-}
-
-/// When to take the screenshot and close.
-struct ExitPlan {
-    deadline: Instant,
-    screenshot: Option<PathBuf>,
-    /// Set by the screenshot callback: `Ok(path)` or the error.
-    saved: Option<Arc<Mutex<Option<Result<PathBuf, String>>>>>,
-    closing: bool,
-}
-
 /// The whole window's state.
 pub struct EmotionApp {
     opts: WindowOptions,
@@ -307,12 +265,7 @@ impl EmotionApp {
         feed: Feed,
         cameras: Result<Vec<CameraInfo>, String>,
     ) -> Self {
-        let exit = opts.exit_after_s.or(opts.screenshot.as_ref().map(|_| 5.0)).map(|s| ExitPlan {
-            deadline: Instant::now() + Duration::from_secs_f64(s.max(0.0)),
-            screenshot: opts.screenshot.clone(),
-            saved: None,
-            closing: false,
-        });
+        let exit = ExitPlan::new(opts.exit_after_s, opts.screenshot.clone());
         let mut controls = Controls::default();
         let export_folder = settings.export_folder.clone().unwrap_or_else(|| opts.session_root.join("export"));
         controls.export_path = export_folder.display().to_string();
@@ -991,58 +944,13 @@ impl EmotionApp {
         self.exit_step(ctx, now);
     }
 
+    /// `--screenshot` / `--exit-after`: at the plan's moment, finish the session and close.
     fn exit_step(&mut self, ctx: &egui::Context, now: Instant) {
-        let Some(plan) = self.exit.as_mut() else { return };
-        if plan.closing {
-            return;
+        if self.exit.as_mut().is_some_and(|plan| plan.step(ctx, now)) {
+            self.stop_session();
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
-        if now < plan.deadline {
-            ctx.request_repaint_after(plan.deadline - now);
-            return;
-        }
-        match (plan.screenshot.clone(), plan.saved.clone()) {
-            (Some(path), None) => {
-                let slot = Arc::new(Mutex::new(None));
-                plan.saved = Some(slot.clone());
-                let ctx2 = ctx.clone();
-                ctx.request_screenshot(move |image| {
-                    let result = save_png(&image, &path).map(|()| path.clone());
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-                    ctx2.request_repaint();
-                });
-                return;
-            }
-            (Some(_), Some(slot)) => {
-                let done = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-                match done {
-                    Some(Ok(p)) => eprintln!("screenshot saved to {}", p.display()),
-                    Some(Err(e)) => eprintln!("screenshot failed: {e}"),
-                    None => {
-                        // Still waiting for the renderer.
-                        ctx.request_repaint_after(Duration::from_millis(50));
-                        return;
-                    }
-                }
-            }
-            (None, _) => {}
-        }
-        if let Some(plan) = self.exit.as_mut() {
-            plan.closing = true;
-        }
-        self.stop_session();
-        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
     }
-}
-
-/// Writes an egui screenshot as PNG.
-fn save_png(image: &egui::ColorImage, path: &Path) -> Result<(), String> {
-    let [w, h] = image.size;
-    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
-    let img = image::RgbaImage::from_raw(w as u32, h as u32, bytes).ok_or("screenshot has the wrong size")?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-    }
-    img.save(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Settings remembered from the last run that the command line did not override.

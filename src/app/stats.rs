@@ -128,6 +128,41 @@ pub fn summarise(samples: &[f64]) -> LatencySummary {
     }
 }
 
+/// Rates and latency for the status line and `--stats`.
+pub struct UiStats {
+    pub shown: RateMeter,
+    /// Latencies since the last status-line refresh (about once a second).
+    pub latency: LatencyWindow,
+    pub last_summary: LatencySummary,
+    pub last_tick: Instant,
+    pub prev: CounterSnapshot,
+    pub started: Instant,
+    /// Per-second rates computed at the last tick: captured, analysed, shown, dropped.
+    pub rates: (f64, f64, f64, u64),
+    pub last_result_at: Option<Instant>,
+    pub infer_ms: f64,
+    /// Capture time of the frame this pass draws; its latency is taken once the overlay is laid out.
+    pub drawing: Option<Instant>,
+}
+
+impl UiStats {
+    pub fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            shown: RateMeter::default(),
+            latency: LatencyWindow::default(),
+            last_summary: LatencySummary::default(),
+            last_tick: now,
+            prev: CounterSnapshot::default(),
+            started: now,
+            rates: (0.0, 0.0, 0.0, 0),
+            last_result_at: None,
+            infer_ms: 0.0,
+            drawing: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
