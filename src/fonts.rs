@@ -13,7 +13,8 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontRef};
 use eframe::egui;
 
-/// A font file to use instead of the ones searched for (a `.ttf`, `.otf` or `.ttc` with Hangul).
+/// A font file to use instead of the ones searched for (a `.ttf`, `.otf` or `.ttc` with Hangul). When set,
+/// it is the only candidate: a wrong path gives Latin-only text and the warning, not some other font.
 pub const FONT_ENV: &str = "EMOTION_MONITOR_FONT";
 
 /// The name the Hangul font is registered under in egui.
@@ -22,14 +23,14 @@ pub const EGUI_FONT_NAME: &str = "hangul";
 /// A character every Hangul font has: the test that a file really covers Korean.
 const HANGUL_PROBE: char = '한';
 
-/// Where Hangul fonts live: `$EMOTION_MONITOR_FONT`, Debian's `fonts-nanum` (what setup.sh installs),
-/// Debian's `fonts-noto-cjk`, then the fonts Windows and macOS come with (untested here). The number is
-/// the face within a collection (`.ttc`).
+/// Where Hangul fonts live: `$EMOTION_MONITOR_FONT` alone when set; else Debian's `fonts-nanum` (what
+/// setup.sh installs), Debian's `fonts-noto-cjk`, then the fonts Windows and macOS come with (untested
+/// here). The number is the face within a collection (`.ttc`).
 pub fn candidates() -> Vec<(PathBuf, u32)> {
-    let mut v = Vec::new();
     if let Some(p) = std::env::var_os(FONT_ENV) {
-        v.push((PathBuf::from(p), 0));
+        return vec![(PathBuf::from(p), 0)];
     }
+    let mut v = Vec::new();
     for p in [
         "/usr/share/fonts/truetype/nanum/NanumGothic.ttf",
         "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -85,8 +86,10 @@ pub fn hangul_font() -> Option<&'static HangulFont> {
         match &found {
             Some(f) => tracing::info!("Hangul font: {}", f.path.display()),
             None => tracing::warn!(
-                "no Hangul font found: Korean text (markers, file names) shows as boxes in the window and the report. \
-                 Install one with `bash scripts/setup.sh` (Debian's fonts-nanum), or set {FONT_ENV}=/path/to/font.ttf"
+                "no Hangul font found (looked for {}): Korean text (markers, file names) shows as boxes in the window \
+                 and the report. Install one with `bash scripts/setup.sh` (Debian's fonts-nanum), or set \
+                 {FONT_ENV}=/path/to/font.ttf",
+                candidates().iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>().join(", ")
             ),
         }
         found

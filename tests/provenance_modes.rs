@@ -10,10 +10,16 @@ use emotion_monitor::provenance::{BUILT_MODELS, COMMIT, sha256_file};
 use emotion_monitor::session::{self, FrameRow, Marker, SecondRow, Timeline};
 
 fn run(args: &[&str], dir: &Path) -> Output {
+    run_with(args, dir, &[])
+}
+
+/// [`run`] with these environment variables set.
+fn run_with(args: &[&str], dir: &Path, env: &[(&str, &Path)]) -> Output {
     let o = Command::new(env!("CARGO_BIN_EXE_emotion-monitor"))
         .args(args)
         .current_dir(dir)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .output()
         .expect("spawn emotion-monitor");
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&o.stderr));
@@ -240,6 +246,24 @@ fn report_draws_a_hangul_marker_and_title() {
     if std::env::var_os("SAVE_REPORT").is_some() {
         with.save("report_hangul.png").unwrap();
     }
+}
+
+#[test]
+fn without_a_hangul_font_analysis_works_in_latin_letters_and_says_what_to_install() {
+    let Some(video) = clip() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let named = tmp.path().join("3주차.avi");
+    std::fs::copy(&video, &named).unwrap();
+    // The font override alone is searched: a wrong path stands for a machine without any Hangul font.
+    let missing = tmp.path().join("no-such-font.ttf");
+    let args = ["analyze", named.to_str().unwrap(), "--quiet", "--duration", "1", "--sessions", "s"];
+    let o = run_with(&args, tmp.path(), &[("EMOTION_MONITOR_FONT", &missing)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("no Hangul font found") && err.contains("fonts-nanum"), "{err}");
+    let session = std::fs::read_dir(tmp.path().join("s")).unwrap().next().unwrap().unwrap().path();
+    let report = image::open(session.join("report.png")).unwrap();
+    assert_eq!((report.width(), report.height()), (1600, 900));
 }
 
 #[test]
