@@ -93,6 +93,8 @@ pub enum LiveEvent {
     },
     /// A frame could not be analysed (the next one will be tried).
     InferenceFailed(String),
+    /// A frame could not be saved although "record video frames" is on (the reason).
+    FrameNotSaved(String),
 }
 
 /// A bounded channel's sending end that, when the channel is full, throws the oldest message away
@@ -482,7 +484,7 @@ fn inference_loop(
                 && let Err(e) = super::recording::save_jpeg(frame, &path)
             {
                 if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
-                    send_event(events, ctx, LiveEvent::InferenceFailed(format!("frame not saved: {e}")));
+                    send_event(events, ctx, LiveEvent::FrameNotSaved(e.to_string()));
                     last_error = Some(Instant::now());
                 }
             }

@@ -676,6 +676,7 @@ impl EmotionApp {
             LiveEvent::ModelReady { provider } => self.model = ModelStatus::Ready(provider),
             LiveEvent::ModelFailed(e) => self.model = ModelStatus::Failed(e),
             LiveEvent::InferenceFailed(e) => self.notify(e, true),
+            LiveEvent::FrameNotSaved(e) => self.notify(self.lang.fmt(Key::FrameNotSaved, &[("error", &e)]), true),
             LiveEvent::SourceOpened { generation, name, live, .. } if Some(generation) == current => {
                 let spec = self.source.spec().cloned().unwrap_or(SourceSpec::Video(PathBuf::from(&name)));
                 if let SourceSpec::Video(p) = &spec {
