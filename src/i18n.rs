@@ -326,6 +326,28 @@ catalogue! {
     NoSessionLoaded: "No session loaded.", "불러온 세션이 없습니다.";
     TimelineEmpty: "Timeline: start a session to chart engagement and emotions (one point per second).",
         "타임라인: 세션을 시작하면 참여도와 감정을 1초마다 그립니다.";
+    // The class view (teacher) and sharing (student).
+    ClassTitle: "Class {class}", "학급 {class}";
+    ClassConnected: "connected to {address}", "{address}에 연결됨";
+    ClassConnecting: "connecting", "연결 중";
+    StudentsConnected: "{n} students connected", "학생 {n}명 연결됨";
+    ClassGate: "Class figures appear when at least {k} students report (so that no one student's numbers can be read off the class). Students join with: emotion-monitor window --share {address}",
+        "학생이 {k}명 이상 보낼 때만 학급 수치가 나옵니다(한 학생의 수치가 드러나지 않도록). 학생은 다음으로 참여합니다: emotion-monitor window --share {address}";
+    PerStudentLines: "per-student lines", "학생별 선";
+    PerStudentLinesHover: "Off by default: the class view is about the class, not about one student.",
+        "기본은 꺼짐: 학급 보기는 학급 전체를 보는 곳이지 한 학생을 보는 곳이 아닙니다.";
+    ClassSession: "session: {path}", "세션: {path}";
+    ClassRecordingStopped: "recording the class session stopped: {error}", "학급 세션 기록이 멈췄습니다: {error}";
+    StudentsHeading: "Students (pseudonyms)", "학생 (가명)";
+    StudentRow: "#{n} {pseudonym} — {status}, {seconds} s", "#{n} {pseudonym} — {status}, {seconds}초";
+    StudentOnline: "online", "접속 중";
+    StudentPaused: "paused", "일시 정지";
+    StudentLeft: "left", "나감";
+    StudentGone: "gone", "연결 끊김";
+    EmotionMix: "emotion mix", "감정 구성";
+    SharingNeedsSession: "Start a session: only a recorded session's seconds are shared.",
+        "세션을 시작하세요: 기록 중인 세션의 초 단위 수치만 공유됩니다.";
+
 
     // The report (report.png).
     ReportEngagement: "mean engagement of the faces present (0-1)", "자리에 있는 얼굴의 평균 참여도 (0-1)";

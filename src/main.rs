@@ -290,7 +290,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         None => run_window(cfg, cli.sessions, WindowArgs::default(), None, ui),
         Some(Command::Window(args)) => run_window(cfg, cli.sessions, args, None, ui),
-        Some(Command::Class(args)) => run_class(cli.sessions, args),
+        Some(Command::Class(args)) => run_class(cli.sessions, args, ui.lang.unwrap_or(ui.locale_lang)),
         Some(Command::View { session }) => run_window(cfg, cli.sessions, WindowArgs::default(), Some(session), ui),
         Some(Command::Export { session, dest, overwrite, excel }) => {
             let files = emotion_monitor::session::export_session_with(&session, &dest, overwrite)?;
@@ -305,7 +305,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn run_class(sessions: PathBuf, args: ClassArgs) -> Result<ExitCode> {
+fn run_class(sessions: PathBuf, args: ClassArgs, lang: emotion_monitor::i18n::Lang) -> Result<ExitCode> {
     use emotion_monitor::share::teacher::{HeadlessClass, run_headless};
     let opts = HeadlessClass {
         address: args.address,
@@ -321,7 +321,7 @@ fn run_class(sessions: PathBuf, args: ClassArgs) -> Result<ExitCode> {
         eprintln!("{summary}");
         return Ok(if summary.interrupted { ExitCode::from(2) } else { ExitCode::SUCCESS });
     }
-    emotion_monitor::app::class::run_class_window(opts, args.screenshot)?;
+    emotion_monitor::app::class::run_class_window(opts, lang, args.screenshot)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -555,3 +555,40 @@ fn two_hundred_students_for_two_minutes_keep_the_teacher_light() {
     assert!(cpu < 0.5, "the teacher used {:.0} % of a core for {students} students", cpu * 100.0);
     assert!(peak_rss < 300 * 1024, "the teacher's memory grew to {} MB", peak_rss / 1024);
 }
+
+/// The student's window: nothing leaves the machine until the student agrees (`--share` alone only
+/// offers); with the agreement (`--share-now`, the same as clicking "Share") the session's seconds go out.
+#[test]
+fn the_window_shares_only_after_the_student_agrees() {
+    let Some(clips) = common::real_faces() else { return };
+    if Command::new("xvfb-run").arg("--help").output().is_err() {
+        return common::skip("xvfb-run not installed (apt-get install xvfb xauth)");
+    }
+    let Some(broker) = Broker::start("allow_anonymous true") else { return };
+    let (wire, _spy) = spy(broker.port, "emotion-monitor/#", None);
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = clips.join("openface_2015-10-15-15-14.avi");
+    let window = |agree: bool, sessions: &Path| {
+        let mut c = Command::new("timeout");
+        c.args(["120", "xvfb-run", "-a", "-s", "-screen 0 1400x1000x24", env!("CARGO_BIN_EXE_emotion-monitor")])
+            .args(["--detector", "blazeface", "--sessions"])
+            .arg(sessions)
+            .args(["window", "--start", "--exit-after", "8", "--share", &broker.url("optin"), "--video"])
+            .arg(&clip)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if agree {
+            c.arg("--share-now");
+        }
+        wait_ok(c.spawn().unwrap(), "the student's window")
+    };
+    window(false, &tmp.path().join("declined"));
+    let before: Vec<String> = wire.lock().unwrap().iter().map(|(t, _)| t.clone()).collect();
+    assert!(before.is_empty(), "something was sent before the student agreed: {before:?}");
+    window(true, &tmp.path().join("agreed"));
+    let wire = wire.lock().unwrap();
+    let seconds = wire.iter().filter(|(t, _)| t.ends_with("/seconds")).count();
+    assert!(seconds >= 3, "the agreed window sent {seconds} seconds");
+    assert!(wire.iter().any(|(t, p)| t.ends_with("/status") && p == b"left"), "no 'left' when the window closed");
+}

@@ -11,14 +11,13 @@ use eframe::egui;
 use egui::{Color32, RichText};
 
 use super::timeline_ui::{FaceLinesShown, MAX_POINTS, PlotData, timeline_ui};
-use crate::i18n::Lang;
-use crate::share::teacher::{ClassListener, ClassRecorder, HeadlessClass};
+use crate::i18n::{Key, Lang};
+use crate::share::teacher::{HeadlessClass, LiveClass};
 use crate::share::{StudentStatus, unix_now_f64};
 
 /// Opens the class window; returns when it is closed (the class session is finished first).
-pub fn run_class_window(opts: HeadlessClass, screenshot: Option<PathBuf>) -> anyhow::Result<()> {
-    let listener = ClassListener::start(&opts.address)?;
-    let rec = ClassRecorder::create(&opts.session_root, &opts.address, opts.min_students, opts.csv.as_deref())?;
+pub fn run_class_window(opts: HeadlessClass, lang: Lang, screenshot: Option<PathBuf>) -> anyhow::Result<()> {
+    let live = LiveClass::start(&opts)?;
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title(format!("emotion-monitor — class {}", opts.address.class))
@@ -26,17 +25,22 @@ pub fn run_class_window(opts: HeadlessClass, screenshot: Option<PathBuf>) -> any
             .with_min_inner_size([640.0, 420.0]),
         ..Default::default()
     };
-    let app = ClassApp::new(opts, listener, rec, screenshot);
-    eframe::run_native("emotion-monitor-class", native, Box::new(move |_cc| Ok(Box::new(app) as Box<dyn eframe::App>)))
+    let app = ClassApp::new(opts, live, lang, screenshot);
+    eframe::run_native(
+        "emotion-monitor-class",
+        native,
+        Box::new(move |cc| {
+            crate::fonts::install_egui_fallback(&cc.egui_ctx);
+            Ok(Box::new(app) as Box<dyn eframe::App>)
+        }),
+    )
         .map_err(|e| anyhow::anyhow!("could not open the window: {e} (is there a display? try `xvfb-run -a`)"))
 }
 
 pub struct ClassApp {
     opts: HeadlessClass,
-    listener: ClassListener,
-    rec: Option<ClassRecorder>,
-    connected: bool,
-    last_error: Option<String>,
+    /// `None` once finished.
+    live: Option<LiveClass>,
     data: PlotData,
     version: Option<(usize, usize)>,
     show_students: bool,
@@ -52,19 +56,16 @@ pub struct ClassApp {
 }
 
 impl ClassApp {
-    pub fn new(opts: HeadlessClass, listener: ClassListener, rec: ClassRecorder, screenshot: Option<PathBuf>) -> Self {
+    pub fn new(opts: HeadlessClass, live: LiveClass, lang: Lang, screenshot: Option<PathBuf>) -> Self {
         Self {
             opts,
-            listener,
-            rec: Some(rec),
-            connected: false,
-            last_error: None,
+            live: Some(live),
             data: PlotData::default(),
             version: None,
             show_students: false,
             show_states: false,
             hovered: None,
-            lang: Lang::from_locale(),
+            lang,
             marker: String::new(),
             notice: None,
             started: Instant::now(),
@@ -74,28 +75,14 @@ impl ClassApp {
         }
     }
 
+    /// Copies the class timeline into plot series when it changed (the recording runs on its own thread).
     fn poll(&mut self) {
-        let now = unix_now_f64();
-        let Some(rec) = self.rec.as_mut() else { return };
-        let mut result = Ok(());
-        for ev in self.listener.events().try_iter().take(10_000) {
-            match &ev {
-                crate::share::teacher::ClassEvent::Connected => {
-                    self.connected = true;
-                    self.last_error = None;
-                }
-                crate::share::teacher::ClassEvent::Disconnected(e) => {
-                    self.connected = false;
-                    self.last_error = Some(e.clone());
-                }
-                _ => {}
-            }
-            result = result.and(rec.on_event(ev, now));
+        let Some(live) = self.live.as_mut() else { return };
+        if let Some(e) = live.failed() {
+            self.notice = Some((self.lang.fmt(Key::ClassRecordingStopped, &[("error", &e)]), true));
         }
-        let result = result.and(rec.tick(now, false));
-        if let Err(e) = result {
-            self.notice = Some((format!("recording the class session failed: {e}"), true));
-        }
+        let guard = live.lock();
+        let Some(rec) = guard.as_ref() else { return };
         let t = rec.recorder().timeline();
         let version = (t.len(), t.markers().len());
         if self.version != Some(version) {
@@ -105,9 +92,9 @@ impl ClassApp {
     }
 
     fn finish(&mut self) {
-        if let Some(rec) = self.rec.take() {
-            match rec.finish(unix_now_f64()) {
-                Ok(s) => eprintln!("class session saved: {}", s.dir.display()),
+        if let Some(live) = self.live.take() {
+            match live.finish(false) {
+                Ok(s) => eprintln!("class session saved: {}", s.session.dir.display()),
                 Err(e) => eprintln!("error: finishing the class session: {e}"),
             }
         }
@@ -115,49 +102,47 @@ impl ClassApp {
 
     pub fn ui_root(&mut self, ui: &mut egui::Ui) {
         let now = unix_now_f64();
-        let Some(rec) = self.rec.as_mut() else { return };
+        let Some(live) = self.live.as_ref() else { return };
+        let mut guard = live.lock();
+        let Some(rec) = guard.as_mut() else { return };
+        let lang = self.lang;
         let k = rec.agg.min_students();
         let live = rec.agg.connected(now);
         egui::Panel::top("class_top").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
-                ui.heading(format!("Class {}", self.opts.address.class));
-                let (dot, text) = if self.connected {
-                    (Color32::from_rgb(60, 170, 90), format!("connected to {}", self.opts.address))
+                ui.heading(lang.fmt(Key::ClassTitle, &[("class", &self.opts.address.class)]));
+                let (dot, text) = if rec.connected() {
+                    (Color32::from_rgb(60, 170, 90), lang.fmt(Key::ClassConnected, &[("address", &self.opts.address)]))
                 } else {
-                    let why = self.last_error.as_deref().unwrap_or("connecting");
+                    let why = rec.last_error.as_deref().unwrap_or(lang.t(Key::ClassConnecting));
                     (Color32::from_rgb(220, 80, 60), format!("{}: {why}", self.opts.address))
                 };
                 ui.label(RichText::new("●").color(dot));
                 ui.label(text);
                 ui.separator();
-                ui.label(RichText::new(format!("{live} students connected")).strong());
+                ui.label(RichText::new(lang.fmt(Key::StudentsConnected, &[("n", &live)])).strong());
             });
             if live < k {
                 ui.label(
-                    RichText::new(format!(
-                        "Class figures appear when at least {k} students report (so that no one student's \
-                         numbers can be read off the class). Students join with: emotion-monitor window --share {}",
-                        self.opts.address
-                    ))
+                    RichText::new(lang.fmt(Key::ClassGate, &[("k", &k), ("address", &self.opts.address)]))
                     .color(Color32::from_rgb(200, 140, 40)),
                 );
             }
             ui.horizontal(|ui| {
-                ui.label("Marker:");
-                let r =
-                    ui.add(egui::TextEdit::singleline(&mut self.marker).hint_text("e.g. quiz").desired_width(200.0));
+                let hint = lang.t(Key::MarkerHint);
+                let r = ui.add(egui::TextEdit::singleline(&mut self.marker).hint_text(hint).desired_width(200.0));
                 let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if (ui.button("Add marker").clicked() || enter) && !self.marker.trim().is_empty() {
+                if (ui.button(lang.t(Key::Mark)).clicked() || enter) && !self.marker.trim().is_empty() {
                     let name = std::mem::take(&mut self.marker);
                     if let Err(e) = rec.mark_now(&name) {
                         self.notice = Some((e.to_string(), true));
                     }
                 }
                 ui.separator();
-                ui.checkbox(&mut self.show_students, "per-student lines")
-                    .on_hover_text("Off by default: the class view is about the class, not about one student.");
+                ui.checkbox(&mut self.show_students, lang.t(Key::PerStudentLines))
+                    .on_hover_text(lang.t(Key::PerStudentLinesHover));
                 ui.separator();
-                ui.label(format!("session: {}", rec.dir().display()));
+                ui.label(lang.fmt(Key::ClassSession, &[("path", &rec.dir().display())]));
             });
             if let Some((text, error)) = &self.notice {
                 let c = if *error { Color32::from_rgb(220, 80, 60) } else { ui.visuals().text_color() };
@@ -165,34 +150,37 @@ impl ClassApp {
             }
         });
         egui::Panel::right("class_students").resizable(true).default_size(200.0).show(ui, |ui| {
-            ui.label(RichText::new("Students (pseudonyms)").strong());
+            ui.label(RichText::new(lang.t(Key::StudentsHeading)).strong());
             egui::ScrollArea::vertical().show(ui, |ui| {
                 let mut students: Vec<_> = rec.agg.students().collect();
                 students.sort_by_key(|s| s.number);
                 for s in students {
                     let silent = now - s.last_heard > crate::share::teacher::SILENT_S;
                     let (c, what) = match s.status {
-                        StudentStatus::Online if !silent => (Color32::from_rgb(60, 170, 90), "online"),
-                        StudentStatus::Paused => (Color32::from_rgb(200, 140, 40), "paused"),
-                        StudentStatus::Left => (Color32::GRAY, "left"),
-                        _ => (Color32::from_rgb(220, 80, 60), "gone"),
+                        StudentStatus::Online if !silent => (Color32::from_rgb(60, 170, 90), Key::StudentOnline),
+                        StudentStatus::Paused => (Color32::from_rgb(200, 140, 40), Key::StudentPaused),
+                        StudentStatus::Left => (Color32::GRAY, Key::StudentLeft),
+                        _ => (Color32::from_rgb(220, 80, 60), Key::StudentGone),
                     };
                     ui.horizontal(|ui| {
                         ui.label(RichText::new("●").color(c));
-                        ui.label(format!("#{} {} — {what}, {} s", s.number, s.pseudonym, s.seconds));
+                        let status = lang.t(what);
+                        let args: [(&str, &dyn std::fmt::Display); 4] =
+                            [("n", &s.number), ("pseudonym", &s.pseudonym), ("status", &status), ("seconds", &s.seconds)];
+                        ui.label(lang.fmt(Key::StudentRow, &args));
                     });
                 }
             });
         });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
-                ui.label("Right plot:");
-                ui.radio_value(&mut self.show_states, false, "emotion mix");
-                ui.radio_value(&mut self.show_states, true, "engagement states");
+                ui.label(lang.t(Key::RightPlot));
+                ui.radio_value(&mut self.show_states, false, lang.t(Key::EmotionMix));
+                ui.radio_value(&mut self.show_states, true, lang.t(Key::EngagementStates));
             });
             let all: Vec<u64> = if self.show_students { self.data.faces.keys().copied().collect() } else { Vec::new() };
-            let hidden = self.data.faces.len() - all.len();
-            let lines = FaceLinesShown { shown: &all, hidden, selected: None, hovered: self.hovered };
+            // Students' lines are a switch here, not a click on a face: no "click a face" hint.
+            let lines = FaceLinesShown { shown: &all, hidden: 0, selected: None, hovered: self.hovered };
             let (hovered, _) = timeline_ui(ui, self.lang, &self.data, &lines, self.show_states, "class");
             self.hovered = hovered;
         });

@@ -111,6 +111,9 @@ impl ShareView {
                     self.stop(shared);
                     self.declined = true;
                 }
+                if !shared.lock_session().is_recording() {
+                    ui.label(RichText::new(lang.t(Key::SharingNeedsSession)).color(theme::AMBER));
+                }
             }
         });
         if let Some((text, error)) = &self.last {

@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,9 @@ pub const DEFAULT_MIN_STUDENTS: usize = 3;
 /// A second closes at the latest this long after it ended (wall clock, while connected), even if a
 /// student is still behind.
 pub const LATE_S: i64 = 10;
+/// ...and not before this long after it ended, even if every student known so far has passed it: students
+/// who joined a moment ago (or whose messages are in flight) still count.
+pub const GRACE_S: i64 = 2;
 /// A student silent this long counts as gone.
 pub const SILENT_S: f64 = 10.0;
 /// The class file beside the usual session files: students' rows and class rows.
@@ -137,14 +142,14 @@ impl ClassAggregator {
         true
     }
 
-    /// Closes the seconds every live student has passed, and any second that ended more than
-    /// [`LATE_S`] ago when `wall_clock_ok` (the teacher was connected all that time); `all` closes
-    /// everything (the end).
+    /// Closes the seconds every live student has passed once they ended [`GRACE_S`] ago, and any second
+    /// that ended more than [`LATE_S`] ago when `wall_clock_ok` (the teacher was connected all that time);
+    /// `all` closes everything (the end). Times are Unix seconds (students' clocks, the teacher's `now`).
     pub fn close_due(&mut self, now: f64, wall_clock_ok: bool, all: bool) -> Vec<ClassSecond> {
         let live: Vec<i64> = self.students.values().filter(|s| is_live(s, now)).map(|s| s.watermark).collect();
         let mut out = Vec::new();
         while let Some((&t, _)) = self.open.first_key_value() {
-            let passed = !live.is_empty() && live.iter().all(|&w| w > t);
+            let passed = !live.is_empty() && live.iter().all(|&w| w > t) && (t + 1 + GRACE_S) as f64 <= now;
             let old = wall_clock_ok && (t + 1 + LATE_S) as f64 <= now;
             if !(all || passed || old) {
                 break;
@@ -321,6 +326,8 @@ pub struct ClassRecorder {
     /// Unix second of session second 0 (the first second received).
     t0: Option<i64>,
     connected_since: Option<f64>,
+    /// Why the broker connection is down (None while connected or before the first attempt ends).
+    pub last_error: Option<String>,
     pub rejected: u64,
 }
 
@@ -346,12 +353,17 @@ impl ClassRecorder {
             row: RowBuf::default(),
             t0: None,
             connected_since: None,
+            last_error: None,
             rejected: 0,
         })
     }
 
     pub fn dir(&self) -> &Path {
         self.recorder.dir()
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected_since.is_some()
     }
 
     pub fn recorder(&self) -> &Recorder {
@@ -365,11 +377,15 @@ impl ClassRecorder {
     /// Takes one listener event; closes what is due.
     pub fn on_event(&mut self, ev: ClassEvent, now: f64) -> Result<(), ShareError> {
         match ev {
-            ClassEvent::Connected => self.connected_since = Some(now),
+            ClassEvent::Connected => {
+                self.connected_since = Some(now);
+                self.last_error = None;
+            }
             ClassEvent::Disconnected(e) => {
                 if self.connected_since.take().is_some() {
                     tracing::warn!("class broker connection lost: {e}; retrying");
                 }
+                self.last_error = Some(e);
             }
             ClassEvent::Status { pseudonym, status } => self.agg.status(&pseudonym, status, now),
             ClassEvent::Second { pseudonym, message } => {
@@ -459,14 +475,101 @@ impl std::fmt::Display for ClassSummary {
     }
 }
 
+/// A class being recorded: the listener's events are taken on a thread of their own (`class-rec`), stamped
+/// with the time they arrive, so a busy window never delays or misdates them. The window reads the
+/// recorder through [`lock`](Self::lock).
+pub struct LiveClass {
+    /// `None` once finished.
+    rec: Arc<Mutex<Option<ClassRecorder>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), ShareError>>>,
+}
+
+impl LiveClass {
+    pub fn start(opts: &HeadlessClass) -> Result<Self, ShareError> {
+        let listener = ClassListener::start(&opts.address)?;
+        let rec = ClassRecorder::create(&opts.session_root, &opts.address, opts.min_students, opts.csv.as_deref())?;
+        let rec = Arc::new(Mutex::new(Some(rec)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, flag) = (rec.clone(), stop.clone());
+        let with = move |f: &mut dyn FnMut(&mut ClassRecorder) -> Result<(), ShareError>| {
+            match r.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                Some(rec) => f(rec),
+                None => Ok(()),
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("class-rec".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match listener.events().recv_timeout(Duration::from_millis(200)) {
+                        Ok(ev) => {
+                            let mut ev = Some(ev);
+                            with(&mut |rec| ev.take().map_or(Ok(()), |ev| rec.on_event(ev, super::unix_now_f64())))?
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                            with(&mut |rec| rec.tick(super::unix_now_f64(), false))?
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                Ok(())
+            })
+            .map_err(ShareError::Thread)?;
+        Ok(Self { rec, stop, thread: Some(thread) })
+    }
+
+    /// The recorder, to read (timeline, students) or to mark; `None` once finished.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Option<ClassRecorder>> {
+        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The recording thread stopped on its own: a write error (disk full), said once.
+    pub fn failed(&mut self) -> Option<ShareError> {
+        if !self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+            return None;
+        }
+        match self.thread.take()?.join() {
+            Ok(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Stops listening, closes every open second, writes the report.
+    pub fn finish(mut self, interrupted: bool) -> Result<ClassSummary, ShareError> {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread_error = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Err(e))) => Some(e),
+            _ => None,
+        };
+        let shared = std::mem::replace(&mut self.rec, Arc::new(Mutex::new(None)));
+        let rec = Arc::try_unwrap(shared).ok().and_then(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()));
+        let Some(rec) = rec else {
+            return Err(ShareError::Thread(std::io::Error::other("the class session was already finished")));
+        };
+        let (students, duplicates, late, rejected) =
+            (rec.agg.students().count(), rec.agg.duplicates, rec.agg.late, rec.rejected);
+        let session = rec.finish(super::unix_now_f64())?;
+        if let Some(e) = thread_error {
+            return Err(e);
+        }
+        Ok(ClassSummary { session, students, duplicates, late, rejected, interrupted })
+    }
+}
+
+impl Drop for LiveClass {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Listens to a class until `duration_s` (or Ctrl-C through `stop`), recording everything.
-pub fn run_headless(opts: &HeadlessClass, stop: &std::sync::atomic::AtomicBool) -> Result<ClassSummary, ShareError> {
-    use std::sync::atomic::Ordering;
-    let listener = ClassListener::start(&opts.address)?;
-    let mut rec = ClassRecorder::create(&opts.session_root, &opts.address, opts.min_students, opts.csv.as_deref())?;
-    eprintln!("listening to {} (class session {})", opts.address, rec.dir().display());
-    let started = Instant::now();
-    let deadline = opts.duration_s.map(|d| started + Duration::from_secs_f64(d));
+pub fn run_headless(opts: &HeadlessClass, stop: &AtomicBool) -> Result<ClassSummary, ShareError> {
+    let mut live = LiveClass::start(opts)?;
+    if let Some(rec) = live.lock().as_ref() {
+        eprintln!("listening to {} (class session {})", opts.address, rec.dir().display());
+    }
+    let deadline = opts.duration_s.map(|d| Instant::now() + Duration::from_secs_f64(d));
     let mut interrupted = false;
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -476,17 +579,13 @@ pub fn run_headless(opts: &HeadlessClass, stop: &std::sync::atomic::AtomicBool) 
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        match listener.events().recv_timeout(Duration::from_millis(200)) {
-            Ok(ev) => rec.on_event(ev, super::unix_now_f64())?,
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => rec.tick(super::unix_now_f64(), false)?,
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        if let Some(e) = live.failed() {
+            let _ = live.finish(false);
+            return Err(e);
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    drop(listener);
-    let (students, duplicates, late, rejected) =
-        (rec.agg.students().count(), rec.agg.duplicates, rec.agg.late, rec.rejected);
-    let session = rec.finish(super::unix_now_f64())?;
-    Ok(ClassSummary { session, students, duplicates, late, rejected, interrupted })
+    live.finish(interrupted)
 }
 
 #[cfg(test)]
@@ -530,6 +629,18 @@ mod tests {
         // A second for an already closed class second is late, not counted twice.
         assert!(a.add("S-C", msg(100, 1.0), now));
         assert_eq!(a.late, 1);
+    }
+
+    #[test]
+    fn a_second_waits_for_students_who_join_a_moment_later() {
+        let mut a = ClassAggregator::new(1);
+        a.add("S-A", msg(100, 0.2), 100.5);
+        a.add("S-A", msg(101, 0.2), 101.5);
+        assert!(a.close_due(101.5, true, false).is_empty(), "second 100 ended 0.5 s ago");
+        a.add("S-B", msg(100, 0.4), 102.0);
+        a.add("S-B", msg(101, 0.4), 102.5);
+        let c = a.close_due(103.0, true, false);
+        assert_eq!((c[0].t, c[0].students), (100, 2));
     }
 
     #[test]
