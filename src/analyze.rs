@@ -78,6 +78,8 @@ pub struct AnalyzeReport {
     pub interrupted: bool,
     /// CenterFace scene passes run (the rest of the frames had BlazeFace only).
     pub scene_passes: u64,
+    /// Emotions, or attention only (no emotion model loaded or run).
+    pub mode: crate::pipeline::Mode,
     /// What `--share` delivered to the class.
     pub shared: Option<crate::share::student::ShareReport>,
 }
@@ -100,6 +102,9 @@ impl fmt::Display for AnalyzeReport {
             self.distinct_faces
         )?;
         writeln!(f, "{} scene passes (CenterFace); the other frames had the fast pass only", self.scene_passes)?;
+        if !self.mode.emotions() {
+            writeln!(f, "attention only: presence and head pose; no emotion model was loaded or run")?;
+        }
         if let Some(d) = &self.session_dir {
             writeln!(f, "session: {}", d.display())?;
         }
@@ -212,6 +217,7 @@ pub fn analyze_with(
         skipped_inputs: 0,
         interrupted: false,
         scene_passes: 0,
+        mode: cfg.mode,
         shared: None,
     };
     let sharer = match &input.share {

@@ -67,12 +67,13 @@ fn version_prints_the_commit_and_each_shipped_model_s_sha256() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.starts_with(&format!("emotion-monitor {}\n", env!("CARGO_PKG_VERSION"))), "{out}");
     assert!(out.contains(&format!("commit {COMMIT}\n")), "{out}");
-    // The commit the tree is at (when git is there): the binary was built from it, or from it plus edits.
-    if let Ok(head) = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(env!("CARGO_MANIFEST_DIR")).output()
-        && head.status.success()
-    {
-        let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
-        assert!(COMMIT == head || COMMIT == format!("{head}-dirty"), "built from {COMMIT}, tree at {head}");
+    // In a git checkout: a real commit of this history (HEAD itself, unless a commit landed after the build).
+    let git = |args: &[&str]| Command::new("git").args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output();
+    if git(&["rev-parse", "HEAD"]).is_ok_and(|o| o.status.success()) {
+        let sha = COMMIT.trim_end_matches("-dirty");
+        assert_eq!(sha.len(), 40, "{COMMIT}");
+        let ancestor = git(&["merge-base", "--is-ancestor", sha, "HEAD"]).is_ok_and(|o| o.status.success());
+        assert!(ancestor, "built from {COMMIT}, which is not in this checkout's history");
     }
     for file in ["blazeface_short.onnx", "centerface.onnx", "mycnn.onnx"] {
         let hash = sha256_file(&models().join(file)).unwrap();
@@ -283,10 +284,16 @@ fn an_attention_only_report_has_no_emotion_mix() {
             mean_p: None,
         });
     }
+    // Not one pixel in an emotion's colour (the grey of "neutral" left aside: anti-aliased text makes greys),
+    // neither the stacked mix nor its legend; the states take the emotion panel's place.
+    let emotion_colours = session::report::EMOTION_COLORS;
+    let emotional = |p: &image::Rgb<u8>| emotion_colours.iter().enumerate().any(|(i, c)| i != 4 && c == p);
+    let whole = (0, 0, 1600, 900);
     let img = session::report::render_report(&tl, &[], "attention");
-    // The emotion panel (650..820 px) would be filled with the emotion colours; it stays white.
-    let coloured = ink(&img, (71, 650, 1570, 820), |p| p.0 != [255, 255, 255]);
-    assert!(coloured < 200, "{coloured} non-white pixels where the emotion mix would be");
+    assert_eq!(ink(&img, whole, emotional), 0);
+    // Half the faces neutral: the lower half of the states panel, which now reaches down to 820 px.
+    let neutral = session::report::STATE_COLORS[1];
+    assert!(ink(&img, (71, 650, 1570, 800), |p| *p == neutral) > 50_000, "the states fill the page");
     let with = session::report::render_report(&timeline_with_marker(""), &[], "emotions");
-    assert!(ink(&with, (71, 650, 1570, 820), |p| p.0 != [255, 255, 255]) > 100_000);
+    assert!(ink(&with, whole, emotional) > 10_000, "an emotions session shows its mix");
 }

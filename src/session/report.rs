@@ -139,11 +139,12 @@ pub fn render_report_with(
     let head = format!("{title}   {}   {}", fmt_time(dur), labels.markers_count(timeline.markers().len()));
     draw_text(&mut img, LEFT, 10, &head, INK, LARGE);
 
-    let eng = Panel { top: 80, height: 300 };
-    let states = Panel { top: 430, height: 170 };
-    let emotions = Panel { top: 650, height: 170 };
-    // No emotion mix for a session without emotion values (attention-only mode, or no face at all).
+    // No emotion mix for a session without emotion values (attention-only mode, or no face at all): the
+    // states take its place.
     let show_emotions = points.iter().any(|p| p.mean_p.is_some());
+    let eng = Panel { top: 80, height: 300 };
+    let states = Panel { top: 430, height: if show_emotions { 170 } else { 390 } };
+    let emotions = Panel { top: 650, height: 170 };
     let panels: &[&Panel] = if show_emotions { &[&eng, &states, &emotions] } else { &[&eng, &states] };
 
     // Engagement: grid, per-segment means, the class mean line.
