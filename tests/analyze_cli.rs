@@ -444,3 +444,26 @@ fn a_write_failure_stops_at_a_record_boundary_and_keeps_the_files_parseable() {
         assert!(rows > 20, "{}: the rows before the failure are kept ({rows})", file.display());
     }
 }
+
+/// Usage errors are bad input (1), never "partial" (2); help and version are not errors (0).
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        &["analyze", "x.mp4", "--every", "0"][..],
+        &["analyze", "x.mp4", "--no-such-flag"],
+        &["analyze", "x.mp4", "--exit-after", "1e20"],
+        &["window", "--exit-after", "-3"],
+        &["class", "http://not-mqtt/c"],
+        &["no-such-command"],
+    ] {
+        let o = run(args, tmp.path());
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+    }
+    for args in [&["--help"][..], &["--version"], &["analyze", "--help"]] {
+        let o = run(args, tmp.path());
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        assert!(!o.stdout.is_empty());
+    }
+}
