@@ -8,36 +8,18 @@
 use std::path::Path;
 use std::process::Command;
 
-use emotion_monitor::synth;
-
-fn skip(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("window_xvfb: {why} — required in CI");
-    }
-    eprintln!("\n*** SKIPPED window_xvfb: {why} ***\n");
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {program}")]).output().is_ok_and(|o| o.status.success())
-}
+mod common;
+use common::{have, one_face_video, skip, window_models};
 
 #[test]
 fn window_replays_a_video_records_a_session_and_saves_a_screenshot() {
     if !have("xvfb-run") || !have("ffmpeg") {
         return skip("xvfb-run or ffmpeg not installed (apt-get install xvfb xauth ffmpeg)");
     }
-    let models = emotion_monitor::pipeline::models_dir();
-    if !models.join("mycnn.onnx").is_file() || !models.join("blazeface_short.onnx").is_file() {
-        return skip(&format!("models missing in {} (set EMOTION_MONITOR_MODELS)", models.display()));
-    }
-    let Some(root) = synth::dataset_or_skip("window_xvfb") else { return };
-
+    let Some(models) = window_models() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let video = tmp.path().join("lecture.mp4");
-    let faces = synth::test_faces(&root, 1).unwrap();
-    // One large face: the short-range detector's home ground, so a missing box means a broken window.
-    let picked: Vec<_> = faces.iter().filter(|f| f.label == 3).take(1).map(|f| &f.image).collect();
-    synth::write_face_video(&video, &picked, (640, 480), 30, 30 * 12, 7).unwrap();
+    let Some(()) = one_face_video("window_xvfb", &video, 12) else { return };
 
     let shot = tmp.path().join("shot.png");
     let sessions = tmp.path().join("sessions");
@@ -93,16 +75,10 @@ fn a_restarted_window_reopens_the_video_it_had() {
     if !have("xvfb-run") || !have("ffmpeg") {
         return skip("xvfb-run or ffmpeg not installed (apt-get install xvfb xauth ffmpeg)");
     }
-    let models = emotion_monitor::pipeline::models_dir();
-    if !models.join("mycnn.onnx").is_file() || !models.join("blazeface_short.onnx").is_file() {
-        return skip(&format!("models missing in {} (set EMOTION_MONITOR_MODELS)", models.display()));
-    }
-    let Some(root) = synth::dataset_or_skip("window_xvfb") else { return };
+    let Some(models) = window_models() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let video = tmp.path().join("3주차 수업.mp4");
-    let faces = synth::test_faces(&root, 1).unwrap();
-    let picked: Vec<_> = faces.iter().filter(|f| f.label == 3).take(1).map(|f| &f.image).collect();
-    synth::write_face_video(&video, &picked, (640, 480), 30, 30 * 12, 7).unwrap();
+    let Some(()) = one_face_video("window_xvfb", &video, 12) else { return };
     let data = tmp.path().join("data");
     let exe = env!("CARGO_BIN_EXE_emotion-monitor");
     let run = |sessions: &Path, video: Option<&Path>| {

@@ -30,3 +30,33 @@ pub fn real_faces() -> Option<PathBuf> {
     }
     found
 }
+
+/// Whether `program` is installed (on PATH).
+pub fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The folder of the shipped models the window needs, or `None` after saying why not.
+pub fn window_models() -> Option<PathBuf> {
+    let models = emotion_monitor::pipeline::models_dir();
+    if models.join("mycnn.onnx").is_file() && models.join("blazeface_short.onnx").is_file() {
+        return Some(models);
+    }
+    skip(&format!("models missing in {} (set EMOTION_MONITOR_MODELS)", models.display()));
+    None
+}
+
+/// Writes a 640x480, 30 fps video of one large FER2013 test face (a happy one: the short-range
+/// detector's home ground, so a missing box means a broken window) to `path`; `None` after saying
+/// why not (no dataset).
+pub fn one_face_video(test: &str, path: &std::path::Path, seconds: u32) -> Option<()> {
+    use emotion_monitor::synth;
+    let root = synth::dataset_or_skip(test)?;
+    let faces = synth::test_faces(&root, 1).unwrap();
+    let picked: Vec<_> = faces.iter().filter(|f| f.label == 3).take(1).map(|f| &f.image).collect();
+    synth::write_face_video(path, &picked, (640, 480), 30, 30 * seconds, 7).unwrap();
+    Some(())
+}
