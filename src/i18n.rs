@@ -249,7 +249,6 @@ catalogue! {
     SessionPath: "session: {path}", "세션: {path}";
     SavedSessionTitle: "Saved session (read-only)", "저장된 세션(읽기 전용)";
     InferenceThreadFailed: "could not start the inference thread: {error}", "추론 스레드를 시작하지 못했습니다: {error}";
-    CaptureThreadFailed: "could not start the capture thread: {error}", "캡처 스레드를 시작하지 못했습니다: {error}";
     FrameNotSaved: "frame not saved: {error}", "프레임을 저장하지 못했습니다: {error}";
     CannotOpenSession: "Cannot open session {path}: {error}", "세션 {path}을(를) 열 수 없습니다: {error}";
     CamerasFound: "{n} camera(s) found", "카메라 {n}대를 찾았습니다";
@@ -326,6 +325,7 @@ catalogue! {
     NoSessionLoaded: "No session loaded.", "불러온 세션이 없습니다.";
     TimelineEmpty: "Timeline: start a session to chart engagement and emotions (one point per second).",
         "타임라인: 세션을 시작하면 참여도와 감정을 1초마다 그립니다.";
+
     // The class view (teacher) and sharing (student).
     ClassTitle: "Class {class}", "학급 {class}";
     ClassConnected: "connected to {address}", "{address}에 연결됨";
@@ -347,7 +347,6 @@ catalogue! {
     EmotionMix: "emotion mix", "감정 구성";
     SharingNeedsSession: "Start a session: only a recorded session's seconds are shared.",
         "세션을 시작하세요: 기록 중인 세션의 초 단위 수치만 공유됩니다.";
-
 
     // The report (report.png).
     ReportEngagement: "mean engagement of the faces present (0-1)", "자리에 있는 얼굴의 평균 참여도 (0-1)";
