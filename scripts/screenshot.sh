@@ -26,6 +26,7 @@ command -v xvfb-run >/dev/null || { echo "xvfb-run not found (apt-get install xv
 sessions=$(mktemp -d)
 trap 'rm -rf "$sessions"' EXIT
 mkdir -p "$(dirname "$out")"
-xvfb-run -a -s "-screen 0 1400x1000x24" target/release/emotion-monitor --sessions "$sessions" \
+# A fresh settings folder: what this machine's window remembers must not change the picture.
+XDG_DATA_HOME=$sessions/data xvfb-run -a -s "-screen 0 1400x1000x24" target/release/emotion-monitor --sessions "$sessions" \
     window --video "$video" --start --stats --exit-after "$seconds" --screenshot "$out"
 echo "wrote $out"
