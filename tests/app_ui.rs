@@ -503,3 +503,80 @@ fn attention_only_shows_who_without_emotions_and_its_switch_holds_during_a_sessi
     h.run_ok();
     assert!(!h.get_by_label("Attention only").accesskit_node().is_disabled());
 }
+
+/// A frame at session-source time `t_s` with `n` faces, as the inference thread records it.
+fn timed_result(index: u64, t_s: f64, n: u64) -> FrameResult {
+    let mut r =
+        frame(index, (0..n).map(|i| face(i + 1, 20.0 + 150.0 * i as f32, 120.0, 110.0, 4, 0.8)).collect()).result;
+    r.timestamp_s = t_s;
+    r
+}
+
+/// Exporting a long session from the window (here two hours of four faces at 15 frames/s, ~430,000 rows) does not
+/// stop the recording: a thread playing the inference thread keeps recording frames stamped with the wall clock
+/// (as a camera would) during the export, and seconds.csv has every second, no gap.
+#[test]
+fn exporting_a_long_session_leaves_no_gap_in_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _feed) = running_app(dir.path());
+    let mut h = harness(app);
+    h.run_ok();
+    h.state_mut().apply(Action::Start);
+    h.run_ok();
+    let session_dir = h.state().session_dir().expect("recording").to_path_buf();
+    let shared = h.state().shared();
+    const FPS: u64 = 15;
+    const LONG_S: u64 = 2 * 3600;
+    {
+        let mut slot = shared.session.lock().unwrap();
+        for i in 0..LONG_S * FPS {
+            slot.record(&timed_result(i, i as f64 / FPS as f64, 4), 1, false);
+        }
+    }
+    let frames_mb = std::fs::metadata(session_dir.join("frames.csv")).unwrap().len() as f64 / 1e6;
+    let recording = shared.clone();
+    let live_for = std::time::Duration::from_secs(6);
+    let inference = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut i = LONG_S * FPS;
+        let mut worst = std::time::Duration::ZERO;
+        while start.elapsed() < live_for {
+            let t = LONG_S as f64 + start.elapsed().as_secs_f64();
+            let asked = Instant::now();
+            let mut slot = recording.session.lock().unwrap();
+            worst = worst.max(asked.elapsed());
+            slot.record(&timed_result(i, t, 4), 1, false);
+            drop(slot);
+            i += 1;
+            std::thread::sleep(std::time::Duration::from_millis(1000 / FPS));
+        }
+        worst
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let exports = dir.path().join("exports");
+    let export_started = Instant::now();
+    h.state_mut().apply(Action::Export(exports.clone()));
+    h.run_ok();
+    wait_for_label(&mut h, "Exported");
+    let export_took = export_started.elapsed();
+    let worst_wait = inference.join().unwrap();
+    eprintln!(
+        "export of a {frames_mb:.0} MB frames.csv took {export_took:?} beside the recording; the inference thread \
+         waited at most {worst_wait:?} for the session"
+    );
+    // Had the export held the session (as it once did, on the UI thread), the inference thread would have
+    // waited about as long as the export took.
+    assert!(worst_wait * 2 < export_took, "the recording waited {worst_wait:?} during a {export_took:?} export");
+    h.state_mut().apply(Action::Stop);
+    h.run_ok();
+    wait_for_label(&mut h, "Session saved in");
+    let mut r = csv::Reader::from_path(session_dir.join("seconds.csv")).unwrap();
+    let seconds: Vec<i64> = r.records().map(|rec| rec.unwrap()[0].parse().unwrap()).collect();
+    let live: Vec<i64> = seconds.iter().copied().filter(|&s| s >= LONG_S as i64).collect();
+    assert!(live.len() >= 5, "{live:?}");
+    for w in seconds.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "a gap in seconds.csv around second {} (export took {export_took:?})", w[0]);
+    }
+    let exported = std::fs::read_dir(&exports).unwrap().flatten().next().unwrap().path();
+    assert!(std::fs::metadata(exported.join("frames.csv")).unwrap().len() as f64 / 1e6 >= frames_mb * 0.99);
+}

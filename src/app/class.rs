@@ -34,7 +34,7 @@ pub fn run_class_window(opts: HeadlessClass, lang: Lang, screenshot: Option<Path
             Ok(Box::new(app) as Box<dyn eframe::App>)
         }),
     )
-        .map_err(|e| anyhow::anyhow!("could not open the window: {e} (is there a display? try `xvfb-run -a`)"))
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e} (is there a display? try `xvfb-run -a`)"))
 }
 
 pub struct ClassApp {
@@ -125,7 +125,7 @@ impl ClassApp {
             if live < k {
                 ui.label(
                     RichText::new(lang.fmt(Key::ClassGate, &[("k", &k), ("address", &self.opts.address)]))
-                    .color(Color32::from_rgb(200, 140, 40)),
+                        .color(Color32::from_rgb(200, 140, 40)),
                 );
             }
             ui.horizontal(|ui| {
@@ -165,8 +165,12 @@ impl ClassApp {
                     ui.horizontal(|ui| {
                         ui.label(RichText::new("●").color(c));
                         let status = lang.t(what);
-                        let args: [(&str, &dyn std::fmt::Display); 4] =
-                            [("n", &s.number), ("pseudonym", &s.pseudonym), ("status", &status), ("seconds", &s.seconds)];
+                        let args: [(&str, &dyn std::fmt::Display); 4] = [
+                            ("n", &s.number),
+                            ("pseudonym", &s.pseudonym),
+                            ("status", &status),
+                            ("seconds", &s.seconds),
+                        ];
                         ui.label(lang.fmt(Key::StudentRow, &args));
                     });
                 }

@@ -327,6 +327,11 @@ impl EmotionApp {
         &self.source
     }
 
+    /// What the inference thread and the window share (the session slot): tests play the inference thread.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
     pub fn session_state(&self) -> &SessionState {
         &self.session
     }

@@ -492,11 +492,13 @@ impl LiveClass {
         let rec = Arc::new(Mutex::new(Some(rec)));
         let stop = Arc::new(AtomicBool::new(false));
         let (r, flag) = (rec.clone(), stop.clone());
-        let with = move |f: &mut dyn FnMut(&mut ClassRecorder) -> Result<(), ShareError>| {
-            match r.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                Some(rec) => f(rec),
-                None => Ok(()),
-            }
+        let with = move |f: &mut dyn FnMut(&mut ClassRecorder) -> Result<(), ShareError>| match r
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            Some(rec) => f(rec),
+            None => Ok(()),
         };
         let thread = std::thread::Builder::new()
             .name("class-rec".into())
