@@ -101,8 +101,8 @@ sudo_if_needed() { if [[ $(id -u) -ne 0 ]]; then sudo "$@"; else "$@"; fi; }
 # machine); libssl-dev: TLS (mqtts://) through the system's OpenSSL; openssl: the tests make their own certificates.
 # fonts-nanum: NanumGothic (SIL Open Font License 1.1), the Hangul font of the window and report.png (src/fonts.rs;
 # without it Korean text shows as boxes and a warning says so).
-# ibus, ibus-hangul, xdotool, dbus-daemon: the Korean-input test types "퀴즈 시작" through a real input method (XIM) into the
-# window under Xvfb (tests/ime_xvfb.rs); the app itself needs none of them.
+# ibus, ibus-hangul, xdotool, dbus-daemon: the Korean-input test types "퀴즈 시작" through a real input method
+# (XIM) into the window under Xvfb (tests/ime_xvfb.rs); the app itself needs none of them.
 pkgs=(libclang1-14 ffmpeg python3-venv python3-pip unzip ca-certificates
       libgl1 libglx-mesa0 libgl1-mesa-dri libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxi6 libxrandr2
       xvfb xauth imagemagick mesa-vulkan-drivers fonts-dejavu-core fonts-nanum
