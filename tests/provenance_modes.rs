@@ -297,3 +297,47 @@ fn an_attention_only_report_has_no_emotion_mix() {
     let with = session::report::render_report(&timeline_with_marker(""), &[], "emotions");
     assert!(ink(&with, whole, emotional) > 10_000, "an emotions session shows its mix");
 }
+
+#[test]
+fn the_window_without_the_emotion_model_analyses_once_switched_to_attention_only() {
+    use eframe::egui;
+    use emotion_monitor::app::live::{Live, Shared};
+    use emotion_monitor::app::{LiveEvent, SourceSpec, feed_channels};
+    use emotion_monitor::pipeline::{Mode, PipelineConfig};
+    use std::time::{Duration, Instant};
+
+    let Some(video) = clip() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let detectors_only = models_folder(
+        tmp.path(),
+        &[("blazeface_short.onnx", "blazeface_short.onnx"), ("centerface.onnx", "centerface.onnx")],
+    );
+    let mut cfg = PipelineConfig::with_default_models(emotion_monitor::runtime::Device::Cpu);
+    cfg.detector_model = detectors_only.join("blazeface_short.onnx");
+    cfg.scene_model = detectors_only.join("centerface.onnx");
+    cfg.emotion_model = detectors_only.join("mycnn.onnx");
+    let ctx = egui::Context::default();
+    let shared = std::sync::Arc::new(Shared::default());
+    let (senders, feed) = feed_channels();
+    let mut live = Live::start(&ctx, cfg, shared.clone(), senders).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let next_event = || feed.events.recv_deadline(deadline).expect("an event within 30 s");
+    assert!(matches!(next_event(), LiveEvent::ModelFailed(e) if e.contains("mycnn.onnx")));
+    // The user ticks "Attention only": the detectors alone are loaded, and frames are analysed.
+    shared.set_mode(Mode::AttentionOnly);
+    live.open(SourceSpec::Video(video));
+    loop {
+        match next_event() {
+            LiveEvent::ModelReady { .. } => break,
+            LiveEvent::SourceOpened { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    loop {
+        let frame = feed.results.recv_deadline(deadline).expect("an analysed frame with a face within 30 s");
+        if frame.analysed && !frame.result.faces.is_empty() {
+            assert!(frame.result.faces.iter().all(|f| f.smoothed.is_none() && f.raw.is_none()));
+            break;
+        }
+    }
+}

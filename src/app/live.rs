@@ -432,18 +432,10 @@ fn inference_loop(
     events: &Sender<LiveEvent>,
     ctx: &egui::Context,
 ) {
-    let mut pipeline = match Pipeline::open(cfg) {
-        Ok(p) => {
-            shared.lock_session().set_pipeline(p.mode(), p.model_files());
-            send_event(events, ctx, LiveEvent::ModelReady { provider: p.provider().to_string() });
-            Some(p)
-        }
-        Err(e) => {
-            tracing::error!("{e}");
-            send_event(events, ctx, LiveEvent::ModelFailed(e.to_string()));
-            None
-        }
-    };
+    let mut pipeline = open_pipeline(cfg, shared, events, ctx);
+    // The mode the models were last loaded for: without the emotion model, switching to attention-only
+    // (which does not need it) loads the detectors alone.
+    let mut opened_for = cfg.mode;
     let mut generation = 0;
     let mut last_error: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -453,6 +445,11 @@ fn inference_loop(
             Err(RecvTimeoutError::Disconnected) => return,
         };
         let frame = &captured.frame;
+        if pipeline.is_none() && shared.mode() != opened_for {
+            opened_for = shared.mode();
+            let cfg = PipelineConfig { mode: opened_for, detector: shared.detector(), ..cfg.clone() };
+            pipeline = open_pipeline(&cfg, shared, events, ctx);
+        }
         if let Some(p) = pipeline.as_mut() {
             follow_choices(p, shared, events, ctx);
         }
@@ -492,6 +489,27 @@ fn inference_loop(
         let image = display_image(&frame.image, DISPLAY_MAX_SIDE);
         results.send(LiveFrame { result, image: Arc::new(image), analysed: pipeline.is_some() });
         ctx.request_repaint();
+    }
+}
+
+/// Loads the models, telling the window which provider runs them or why they could not be loaded.
+fn open_pipeline(
+    cfg: &PipelineConfig,
+    shared: &Shared,
+    events: &Sender<LiveEvent>,
+    ctx: &egui::Context,
+) -> Option<Pipeline> {
+    match Pipeline::open(cfg) {
+        Ok(p) => {
+            shared.lock_session().set_pipeline(p.mode(), p.model_files());
+            send_event(events, ctx, LiveEvent::ModelReady { provider: p.provider().to_string() });
+            Some(p)
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            send_event(events, ctx, LiveEvent::ModelFailed(e.to_string()));
+            None
+        }
     }
 }
 
