@@ -56,6 +56,11 @@ fn models_folder(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
     folder
 }
 
+/// A models folder with the two detectors and no emotion model.
+fn detectors_only(dir: &Path) -> PathBuf {
+    models_folder(dir, &[("blazeface_short.onnx", "blazeface_short.onnx"), ("centerface.onnx", "centerface.onnx")])
+}
+
 fn session_json(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("session.json")).unwrap()).unwrap()
 }
@@ -122,10 +127,7 @@ fn attention_only_runs_no_emotion_model_and_writes_no_emotion_values() {
     let Some(video) = clip() else { return };
     let tmp = tempfile::tempdir().unwrap();
     // A models folder without the emotion model: attention-only mode must not even load it.
-    let detectors_only = models_folder(
-        tmp.path(),
-        &[("blazeface_short.onnx", "blazeface_short.onnx"), ("centerface.onnx", "centerface.onnx")],
-    );
+    let detectors_only = detectors_only(tmp.path());
     let dir = analyze(&video, tmp.path(), &["--attention-only", "--models", detectors_only.to_str().unwrap()]);
 
     let info = session_json(&dir);
@@ -308,10 +310,7 @@ fn the_window_without_the_emotion_model_analyses_once_switched_to_attention_only
 
     let Some(video) = clip() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let detectors_only = models_folder(
-        tmp.path(),
-        &[("blazeface_short.onnx", "blazeface_short.onnx"), ("centerface.onnx", "centerface.onnx")],
-    );
+    let detectors_only = detectors_only(tmp.path());
     let mut cfg = PipelineConfig::with_default_models(emotion_monitor::runtime::Device::Cpu);
     cfg.detector_model = detectors_only.join("blazeface_short.onnx");
     cfg.scene_model = detectors_only.join("centerface.onnx");
