@@ -16,12 +16,12 @@
 use eframe::egui;
 pub mod class;
 pub mod controls_ui;
-pub mod dialogs;
-pub mod exit_plan;
+mod dialogs;
+mod exit_plan;
 pub mod faces_ui;
-pub mod jobs;
+mod jobs;
 pub mod live;
-pub mod notices;
+mod notices;
 pub mod recording;
 pub mod share_ui;
 pub mod state;
