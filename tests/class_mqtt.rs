@@ -592,3 +592,58 @@ fn the_window_shares_only_after_the_student_agrees() {
     assert!(seconds >= 3, "the agreed window sent {seconds} seconds");
     assert!(wire.iter().any(|(t, p)| t.ends_with("/status") && p == b"left"), "no 'left' when the window closed");
 }
+
+/// A student whose app dies (killed, crashed, cable pulled) is marked gone by the broker's last will, and the
+/// teacher's class view counts them as gone.
+#[test]
+fn a_student_whose_app_dies_is_marked_gone_by_the_last_will() {
+    let Some(clips) = common::real_faces() else { return };
+    if Command::new("xvfb-run").arg("--help").output().is_err() {
+        return common::skip("xvfb-run not installed (apt-get install xvfb xauth)");
+    }
+    let Some(broker) = Broker::start("allow_anonymous true") else { return };
+    let (wire, _spy) = spy(broker.port, "emotion-monitor/#", None);
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("class.csv");
+    let teacher = teacher(&broker.url("will"), &csv, &tmp.path().join("teacher"), 20.0, Some(1));
+    let marker = tmp.path().join("student-sessions");
+    let mut student = Command::new("timeout")
+        .args(["60", "xvfb-run", "-a", "-s", "-screen 0 1400x1000x24", env!("CARGO_BIN_EXE_emotion-monitor")])
+        .args(["--detector", "blazeface", "--sessions"])
+        .arg(&marker)
+        .args(["window", "--start", "--share", &broker.url("will"), "--share-now", "--video"])
+        .arg(clips.join("openface_2015-10-15-15-14.avi"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let has = |what: &str| wire.lock().unwrap().iter().any(|(t, p)| t.ends_with("/status") && p == what.as_bytes());
+    let seconds = || wire.lock().unwrap().iter().filter(|(t, _)| t.ends_with("/seconds")).count();
+    let until = Instant::now() + Duration::from_secs(40);
+    while seconds() < 3 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(has("online") && seconds() >= 3, "the student never shared");
+    // SIGKILL to the app itself (not xvfb-run, whose Xvfb must still be cleaned up): no "left", no goodbye; only
+    // the broker can tell.
+    let pids = Command::new("pgrep").arg("-f").arg(marker.to_str().unwrap()).output().unwrap();
+    let app: Vec<String> = String::from_utf8_lossy(&pids.stdout)
+        .split_whitespace()
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "emotion-monitor"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(app.len(), 1, "the student's process: {app:?}");
+    assert!(Command::new("kill").args(["-9", &app[0]]).status().unwrap().success());
+    let until = Instant::now() + Duration::from_secs(15);
+    while !has("gone") && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = student.kill();
+    let _ = student.wait();
+    assert!(has("gone"), "no last will after the student's app died");
+    assert!(!has("left"), "a killed app cannot have said goodbye");
+    wait_ok(teacher, "teacher");
+    // The teacher kept the seconds the student sent before dying.
+    assert!(student_rows(&read_csv(&csv)).values().next().is_some_and(|v| v.len() >= 2));
+}
