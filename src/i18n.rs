@@ -358,6 +358,8 @@ catalogue! {
     ReportNoFrames: "no frames recorded", "기록된 프레임 없음";
     ReportMarkers: "{n} markers", "마커 {n}개";
     ReportPeople: "{n} people", "{n}명";
+    ReportInterrupted: "(interrupted)", "(중단됨)";
+    ReportAttentionOnly: "attention only, no emotions", "집중도만, 감정 없음";
 }
 
 /// The words of `report.png` in one language (see [`report_labels`]).
@@ -374,6 +376,10 @@ pub struct ReportLabels {
     pub markers: String,
     /// "{n} people" (after the title).
     pub people: String,
+    /// After the title of a session that did not finish cleanly.
+    pub interrupted: String,
+    /// After the title of an attention-only session.
+    pub attention_only: String,
     /// engaged, neutral, bored, away.
     pub state_names: [String; 4],
     /// In [`crate::EMOTIONS`] order.
@@ -411,6 +417,8 @@ pub fn report_labels(lang: Lang) -> ReportLabels {
         no_frames: t(Key::ReportNoFrames),
         markers: t(Key::ReportMarkers),
         people: t(Key::ReportPeople),
+        interrupted: t(Key::ReportInterrupted),
+        attention_only: t(Key::ReportAttentionOnly),
         state_names: crate::engagement::State::ALL.map(|s| lang.state(s).to_string()),
         emotion_names: std::array::from_fn(|i| lang.emotion(i).to_string()),
     }

@@ -223,8 +223,25 @@ pub struct LoadedSession {
 impl LoadedSession {
     /// Writes the timeline report of this session to `path`.
     pub fn export_report_png(&self, path: &Path) -> Result<(), SessionError> {
-        export_report_png(&self.timeline, &self.segments, &self.info.name, path)
+        export_report_png(&self.timeline, &self.segments, &report_title(&self.info), path)
     }
+}
+
+/// The report's title, in the report language: the session's name, the people counted, and whether it was
+/// interrupted or attention-only — the same wherever a report is drawn (finish, export, crash recovery).
+pub(crate) fn report_title(info: &SessionInfo) -> String {
+    let labels = crate::i18n::report_labels(crate::i18n::report_language());
+    let mut title = info.name.clone();
+    if let Some(n) = info.persons {
+        title = format!("{title}   {}", labels.people_count(n as usize));
+    }
+    if info.meta.mode == crate::pipeline::Mode::AttentionOnly {
+        title = format!("{title}   ({})", labels.attention_only);
+    }
+    if info.status == "interrupted" {
+        title = format!("{title}   {}", labels.interrupted);
+    }
+    title
 }
 
 /// Reopens a session folder (finished or interrupted) to view or export it.
@@ -266,7 +283,7 @@ pub fn open_session(dir: &Path) -> Result<LoadedSession, SessionError> {
         }
         let report = dir.join(REPORT_FILE);
         let segments = timeline::segments_from(&seconds, &markers);
-        if let Err(e) = report::export_report_png(&tl, &segments, &format!("{} (interrupted)", info.name), &report) {
+        if let Err(e) = report::export_report_png(&tl, &segments, &report_title(&info), &report) {
             tracing::warn!("{e}");
         }
     }
@@ -414,4 +431,35 @@ pub fn list_sessions(root: &Path) -> Vec<PathBuf> {
     dirs.sort();
     dirs.reverse();
     dirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_title_says_people_attention_only_and_interrupted() {
+        let mut info = SessionInfo {
+            schema_version: SESSION_SCHEMA_VERSION,
+            csv_schema_version: CSV_SCHEMA_VERSION,
+            app_version: "0".into(),
+            commit: None,
+            name: "3주차".into(),
+            started_at: String::new(),
+            status: "finished".into(),
+            finished_at: None,
+            duration_s: None,
+            persons: Some(25),
+            pid: None,
+            meta: SessionMeta::default(),
+        };
+        let labels = crate::i18n::report_labels(crate::i18n::report_language());
+        let plain = report_title(&info);
+        assert!(plain.starts_with("3주차") && plain.contains(&labels.people_count(25)), "{plain}");
+        assert!(!plain.contains(&labels.attention_only) && !plain.contains(&labels.interrupted));
+        info.meta.mode = crate::pipeline::Mode::AttentionOnly;
+        info.status = "interrupted".into();
+        let marked = report_title(&info);
+        assert!(marked.contains(&labels.attention_only) && marked.contains(&labels.interrupted), "{marked}");
+    }
 }

@@ -451,9 +451,7 @@ impl Recorder {
         self.info.persons = Some(self.persons.len() as u64);
         write_info(&self.dir, &self.info)?;
         let report = self.dir.join(REPORT_FILE);
-        let labels = crate::i18n::report_labels(crate::i18n::report_language());
-        let title = format!("{}   {}", self.info.name, labels.people_count(self.persons.len()));
-        super::report::export_report_png(&self.timeline, &segments, &title, &report)?;
+        super::report::export_report_png(&self.timeline, &segments, &super::report_title(&self.info), &report)?;
         tracing::info!(dir = %self.dir.display(), seconds = self.seconds_written, "session finished");
         Ok(SessionSummary {
             dir: self.dir.clone(),
