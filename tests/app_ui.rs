@@ -300,6 +300,7 @@ fn settings_survive_a_restart() {
     h.run_ok();
     h.state_mut().apply(Action::SetDetector(DetectorChoice::Centerface));
     h.state_mut().apply(Action::SetLanguage(Lang::Ko));
+    h.state_mut().apply(Action::SetAttentionOnly(true));
     h.run_ok();
     h.get_by_label("시작");
     let mut storage = MemoryStorage::default();
@@ -311,6 +312,8 @@ fn settings_survive_a_restart() {
     assert_eq!(app.lang(), Lang::Ko);
     let s = app.settings();
     assert!(s.excel);
+    assert!(s.attention_only, "attention-only is remembered");
+    assert!(!app.shared().mode().emotions(), "and the next run starts without emotions");
     assert_eq!(s.detector, Some(DetectorChoice::Centerface));
     assert_eq!(s.source, Some(RememberedSource::Video { path: video.clone() }));
     assert_eq!(s.video_folder.as_deref(), Some(dir.path()));

@@ -460,6 +460,7 @@ impl EmotionApp {
                 let mode = if on { crate::pipeline::Mode::AttentionOnly } else { crate::pipeline::Mode::Emotions };
                 self.shared.set_mode(mode);
                 self.shared.lock_session().set_mode(mode);
+                self.settings.attention_only = on;
             }
             Action::RecordFrames(on) => {
                 self.shared.lock_session().set_record_frames(on);
@@ -961,6 +962,9 @@ impl EmotionApp {
 
 /// Settings remembered from the last run that the command line did not override.
 fn apply_remembered(opts: &mut WindowOptions, settings: &Settings) {
+    if settings.attention_only {
+        opts.pipeline.mode = crate::pipeline::Mode::AttentionOnly;
+    }
     if !opts.detector_given
         && let Some(d) = settings.detector
     {

@@ -156,6 +156,9 @@ pub struct Settings {
     pub show_states: bool,
     /// Timeline: which faces get a line of their own.
     pub face_lines: FaceLines,
+    /// "Attention only" was ticked: the next run starts without emotions too (where emotion recognition is
+    /// not allowed, forgetting it at a restart would be the wrong default). Unticking it is remembered too.
+    pub attention_only: bool,
 }
 
 /// Which faces get their own line in the live engagement plot (the class line is always drawn).
