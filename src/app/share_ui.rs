@@ -90,7 +90,11 @@ impl ShareView {
                     (false, true) => (theme::RED, lang.t(Key::Sharing)),
                     (false, false) => (theme::RED, lang.t(Key::SharingReconnecting)),
                 };
-                ui.label(RichText::new(format!("● {what}")).color(dot).strong());
+                let indicator = ui.label(RichText::new(format!("● {what}")).color(dot).strong());
+                // Why it is reconnecting (broker unreachable, refused password, untrusted certificate).
+                if !connected && let Some(why) = st.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                    indicator.on_hover_text(why);
+                }
                 ui.label(lang.fmt(
                     Key::ShareStatus,
                     &[
