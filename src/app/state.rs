@@ -267,6 +267,7 @@ mod tests {
             excel: true,
             show_states: true,
             face_lines: FaceLines::None,
+            attention_only: true,
         };
         let mut storage = MemoryStorage::default();
         s.save(&mut storage);
@@ -275,7 +276,7 @@ mod tests {
         eframe::Storage::set_string(&mut storage, eframe::APP_KEY, "(lang: Some(ko))".into());
         let old = Settings::load(Some(&storage));
         assert_eq!(old.lang, Some(Lang::Ko));
-        assert!(!old.excel);
+        assert!(!old.excel && !old.attention_only);
         eframe::Storage::set_string(&mut storage, eframe::APP_KEY, "(lang: Some(".into());
         assert_eq!(Settings::load(Some(&storage)), Settings::default());
         assert_eq!(Settings::load(None), Settings::default());
