@@ -556,17 +556,31 @@ fn two_hundred_students_for_two_minutes_keep_the_teacher_light() {
     assert!(peak_rss < 300 * 1024, "the teacher's memory grew to {} MB", peak_rss / 1024);
 }
 
+/// What the student-window tests need: the real clips, xvfb-run, a broker, and a spy on all it carries.
+struct WindowRig {
+    clips: PathBuf,
+    broker: Broker,
+    wire: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    _spy: rumqttc::Client,
+    tmp: tempfile::TempDir,
+}
+
+fn window_rig() -> Option<WindowRig> {
+    let clips = common::real_faces()?;
+    if Command::new("xvfb-run").arg("--help").output().is_err() {
+        common::skip("xvfb-run not installed (apt-get install xvfb xauth)");
+        return None;
+    }
+    let broker = Broker::start("allow_anonymous true")?;
+    let (wire, _spy) = spy(broker.port, "emotion-monitor/#", None);
+    Some(WindowRig { clips, broker, wire, _spy, tmp: tempfile::tempdir().unwrap() })
+}
+
 /// The student's window: nothing leaves the machine until the student agrees (`--share` alone only
 /// offers); with the agreement (`--share-now`, the same as clicking "Share") the session's seconds go out.
 #[test]
 fn the_window_shares_only_after_the_student_agrees() {
-    let Some(clips) = common::real_faces() else { return };
-    if Command::new("xvfb-run").arg("--help").output().is_err() {
-        return common::skip("xvfb-run not installed (apt-get install xvfb xauth)");
-    }
-    let Some(broker) = Broker::start("allow_anonymous true") else { return };
-    let (wire, _spy) = spy(broker.port, "emotion-monitor/#", None);
-    let tmp = tempfile::tempdir().unwrap();
+    let Some(WindowRig { clips, broker, wire, _spy, tmp }) = window_rig() else { return };
     let clip = clips.join("openface_2015-10-15-15-14.avi");
     let window = |agree: bool, sessions: &Path| {
         let mut c = Command::new("timeout");
@@ -597,13 +611,7 @@ fn the_window_shares_only_after_the_student_agrees() {
 /// teacher's class view counts them as gone.
 #[test]
 fn a_student_whose_app_dies_is_marked_gone_by_the_last_will() {
-    let Some(clips) = common::real_faces() else { return };
-    if Command::new("xvfb-run").arg("--help").output().is_err() {
-        return common::skip("xvfb-run not installed (apt-get install xvfb xauth)");
-    }
-    let Some(broker) = Broker::start("allow_anonymous true") else { return };
-    let (wire, _spy) = spy(broker.port, "emotion-monitor/#", None);
-    let tmp = tempfile::tempdir().unwrap();
+    let Some(WindowRig { clips, broker, wire, _spy, tmp }) = window_rig() else { return };
     let csv = tmp.path().join("class.csv");
     let teacher = teacher(&broker.url("will"), &csv, &tmp.path().join("teacher"), 20.0, Some(1));
     let marker = tmp.path().join("student-sessions");
