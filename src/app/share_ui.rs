@@ -31,14 +31,6 @@ impl ShareView {
         v
     }
 
-    pub fn is_sharing(&self) -> bool {
-        self.sharer.is_some()
-    }
-
-    pub fn pseudonym(&self) -> Option<&str> {
-        self.sharer.as_ref().map(|s| s.pseudonym())
-    }
-
     fn agree(&mut self, shared: &Shared, lang: Lang) {
         let Some(address) = self.offered.clone() else { return };
         match Sharer::start(address) {

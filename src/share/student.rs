@@ -70,7 +70,6 @@ enum Cmd {
 /// (e.g. [`crate::session::Recorder::send_seconds_to`]); stop it with [`stop`](Self::stop).
 pub struct Sharer {
     pseudonym: String,
-    address: ClassAddress,
     state: Arc<ShareState>,
     rows: Sender<(i64, SecondRow)>,
     cmds: Sender<Cmd>,
@@ -107,16 +106,12 @@ impl Sharer {
             .spawn(move || worker.run(net, rows_rx, cmd_rx))
             .map_err(ShareError::Thread)?;
         tracing::info!(%address, %pseudonym, "sharing per-second aggregates with the class");
-        Ok(Self { pseudonym, address, state, rows: rows_tx, cmds: cmd_tx, thread: Some(thread) })
+        Ok(Self { pseudonym, state, rows: rows_tx, cmds: cmd_tx, thread: Some(thread) })
     }
 
     /// This session's pseudonym (show it to the student).
     pub fn pseudonym(&self) -> &str {
         &self.pseudonym
-    }
-
-    pub fn address(&self) -> &ClassAddress {
-        &self.address
     }
 
     pub fn state(&self) -> &ShareState {
