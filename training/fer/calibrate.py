@@ -99,25 +99,28 @@ def bake_temperature(model: nn.Module, t: float) -> nn.Module:
     return model
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--out", required=True, help="calibration.json to write")
+def parse_with_data_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Add --data, --ferplus and --threads (the PublicTest_ FER+ tools share them), parse, set the thread count."""
     p.add_argument("--data", help="FER2013 root (default: the run's --data, $FER2013_DIR, ../shared/data/fer2013)")
     p.add_argument("--ferplus", help="ferplus_votes.csv (default: the run's --ferplus, $FERPLUS_VOTES, ../shared/data/ferplus)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    return args
 
-    from .data import attach_ferplus, find_dataset, find_ferplus, load_split, plurality_sets, read_ferplus_votes, usage_mask
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True, help="calibration.json to write")
+    args = parse_with_data_args(p, argv)
+
+    from .data import load_public_ferplus, plurality_sets
     from .export import load_checkpoint, torch_logits
 
     model, ckpt = load_checkpoint(args.checkpoint)
     config = ckpt.get("config", {})
-    root = find_dataset(args.data or config.get("data"))
-    test = load_split(root, "test")
-    public = test.subset(usage_mask(test, "PublicTest_"))
-    public, soft, stats = attach_ferplus(public, read_ferplus_votes(find_ferplus(args.ferplus or config.get("ferplus"))))
+    public, soft, stats = load_public_ferplus(args.data or config.get("data"), args.ferplus or config.get("ferplus"))
     t0 = time.time()
     logits = torch_logits(model, public.images)
     rep = calibration_report(logits, public.labels, plurality_sets(soft))

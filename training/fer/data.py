@@ -218,3 +218,9 @@ def attach_ferplus(split: Split, votes: dict[str, np.ndarray | None]) -> tuple[S
 def plurality_sets(soft: np.ndarray) -> np.ndarray:
     """bool [n,7]: the classes with the most votes for each image (more than one where the vote is tied)."""
     return soft >= soft.max(1, keepdims=True) - 1e-6
+
+
+def load_public_ferplus(data: str | None = None, ferplus: str | None = None) -> tuple[Split, np.ndarray, dict[str, int]]:
+    """The PublicTest_ images FER+ keeps, their soft targets and the drop counts (the selection split's FER+ view)."""
+    test = load_split(find_dataset(data), "test")
+    return attach_ferplus(test.subset(usage_mask(test, "PublicTest_")), read_ferplus_votes(find_ferplus(ferplus)))

@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     if calib:
         meta["calibration"] = json.dumps({k: calib.get(k) for k in (
             "fitted_on", "n", "ece_bins", "ece_before", "ece_after", "nll_before", "nll_after")}, sort_keys=True)
+    if ckpt.get("class_bias") is not None:  # fer.class_bias: per-class logit bias fitted on PublicTest_
+        meta["class_bias"] = json.dumps(dict(zip(LABELS, ckpt["class_bias"])))
     if summary.get("final_public_acc") is not None:
         meta["train_log_public_test_accuracy"] = f"{summary['final_public_acc']:.4f}"
 

@@ -109,7 +109,6 @@ def build(arch: str, dropout: float) -> nn.Module:
 def count_macs(model: nn.Module) -> int:
     """Multiply-adds of one 48x48 image through conv and linear layers (what dominates CPU time)."""
     macs = 0
-    hooks = []
 
     def conv_hook(m, _inp, out):
         nonlocal macs
@@ -119,16 +118,20 @@ def count_macs(model: nn.Module) -> int:
         nonlocal macs
         macs += m.in_features * m.out_features
 
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            hooks.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            hooks.append(m.register_forward_hook(lin_hook))
+    run_with_hooks(model, {nn.Conv2d: conv_hook, nn.Linear: lin_hook})
+    return macs
+
+
+def run_with_hooks(model: nn.Module, hooks: dict) -> None:
+    """One eval-mode forward pass of a blank 48x48 image with a forward hook on every module of each type in `hooks`
+    ({module type: hook(module, inputs, output)}); the hooks are removed and the train/eval mode restored after."""
+    handles = [m.register_forward_hook(fn) for m in model.modules() for t, fn in hooks.items() if isinstance(m, t)]
     was = model.training
     model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, 1, 48, 48))
-    model.train(was)
-    for h in hooks:
-        h.remove()
-    return macs
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 1, 48, 48))
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()

@@ -50,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--class-weight-power", type=float, default=0.0,
                    help="loss weight per class = (n_max/n_c)^power; 0 = unweighted, 0.5 = sqrt-inverse-frequency")
+    p.add_argument("--logit-adjust", type=float, default=0.0,
+                   help="logit adjustment tau (Menon et al. 2021): the loss sees logits + tau*log(class prior), the "
+                        "model's outputs do not; 0 = off, 1 = the balanced-error optimum")
     p.add_argument("--schedule", default="cosine", choices=["cosine", "const"])
     p.add_argument("--warmup-frac", type=float, default=0.03)
     p.add_argument("--epochs", type=int, default=20)
@@ -126,6 +129,18 @@ def class_weights(counts: np.ndarray, power: float) -> torch.Tensor:
     return w / (w * torch.tensor(counts / counts.sum(), dtype=torch.float32)).sum()
 
 
+def log_prior(counts: np.ndarray) -> torch.Tensor:
+    """log of the class shares of `counts` (training-set class counts or summed soft targets)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return torch.tensor(np.log(np.maximum(counts, 1e-9) / counts.sum()), dtype=torch.float32)
+
+
+def adjust_logits(logits: torch.Tensor, prior_log: torch.Tensor, tau: float) -> torch.Tensor:
+    """Logit adjustment for the training loss only: logits + tau*log(prior). The model then learns scores that
+    favour the rare classes at inference by tau*log(prior_c/prior_k) relative to the common ones."""
+    return logits if tau == 0 else logits + tau * prior_log.to(logits.dtype)
+
+
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
                        label_smoothing: float = 0.0) -> torch.Tensor:
     """Cross-entropy against a distribution target [N,C] (rows sum to 1), e.g. FER+ vote shares.
@@ -181,6 +196,9 @@ def train(args: argparse.Namespace) -> dict:
     print(f"{args.arch}: {n_params:,} params, {macs / 1e6:.1f} M multiply-adds per image", flush=True)
     counts = soft_all.sum(0) if soft_all is not None else np.bincount(train_set.labels, minlength=len(LABELS))
     weights = class_weights(counts, args.class_weight_power)
+    prior_log = log_prior(counts)
+    if args.logit_adjust:
+        print(f"logit adjustment tau={args.logit_adjust}: train prior {np.round(np.exp(prior_log.numpy()), 4).tolist()}", flush=True)
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
     opt = make_optimizer(args, model)
     ema = Ema(model, args.ema) if args.ema > 0 else None
@@ -215,7 +233,8 @@ def train(args: argparse.Namespace) -> dict:
             x = webcam_degrade(augment(x_all[idx], args.aug, gen), args.webcam_aug, gen).contiguous(memory_format=torch.channels_last)
             y = y_all[idx]
             logits = model(x)
-            loss = soft_cross_entropy(logits, y, weights, args.label_smoothing) if y.ndim == 2 else loss_fn(logits, y)
+            adj = adjust_logits(logits, prior_log, args.logit_adjust)
+            loss = soft_cross_entropy(adj, y, weights, args.label_smoothing) if y.ndim == 2 else loss_fn(adj, y)
             if y.ndim == 2:
                 y = y.argmax(1)
             opt.zero_grad(set_to_none=True)

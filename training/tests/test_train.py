@@ -52,3 +52,24 @@ def test_tiny_run_writes_history_checkpoint_and_summary(dataset_root, tmp_path):
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert {"arch", "dropout", "state_dict", "config"} <= set(ckpt)
     assert json.loads((out / "summary.json").read_text())["params"] == s["params"] > 0
+
+
+def test_logit_adjustment_shifts_the_optimum_by_tau_log_prior():
+    """The adjusted soft cross-entropy is minimised by logits = log(target) - tau*log(prior) (+ a constant): the
+    model's own outputs favour rare classes, and tau = 0 is the plain loss."""
+    counts = torch.tensor([100.0, 10.0, 1.0]).numpy()
+    lp = fer_train.log_prior(counts)
+    torch.testing.assert_close(lp.exp().sum(), torch.tensor(1.0))
+    target = torch.tensor([[0.5, 0.3, 0.2]])
+    logits = torch.zeros(1, 3, requires_grad=True)
+    x = torch.zeros(1, 3)
+    assert fer_train.adjust_logits(x, lp, 0.0) is x
+    opt = torch.optim.SGD([logits], lr=1.0)
+    for _ in range(500):
+        loss = fer_train.soft_cross_entropy(fer_train.adjust_logits(logits, lp, 0.5), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    want = torch.log(target) - 0.5 * lp
+    got = logits.detach()
+    torch.testing.assert_close(got - got.mean(), want - want.mean(), atol=1e-3, rtol=0)
