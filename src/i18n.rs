@@ -25,10 +25,18 @@ impl Lang {
     pub const ALL: [Lang; 2] = [Lang::En, Lang::Ko];
 
     /// The language of the process's locale: Korean when the first of `LC_ALL`, `LC_MESSAGES`,
-    /// `LANG` that is set starts with `ko` (`ko_KR.UTF-8`), else English.
+    /// `LANG` that is set starts with `ko` (`ko_KR.UTF-8`), else English. On Windows, where these are
+    /// normally unset, the user's display language decides.
     pub fn from_locale() -> Self {
         let var = |k: &str| std::env::var(k).ok();
-        Self::from_locale_vars(var("LC_ALL"), var("LC_MESSAGES"), var("LANG"))
+        let (lc_all, lc_messages, lang) = (var("LC_ALL"), var("LC_MESSAGES"), var("LANG"));
+        #[cfg(windows)]
+        if [&lc_all, &lc_messages, &lang].iter().all(|v| v.as_deref().is_none_or(str::is_empty)) {
+            // SAFETY: no arguments, returns a LANGID; its low 10 bits are the primary language (0x12: Korean).
+            let id = unsafe { windows_sys::Win32::Globalization::GetUserDefaultUILanguage() };
+            return if id & 0x3ff == 0x12 { Lang::Ko } else { Lang::En };
+        }
+        Self::from_locale_vars(lc_all, lc_messages, lang)
     }
 
     /// [`Self::from_locale`] on given values (POSIX precedence: the first non-empty one decides).

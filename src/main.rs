@@ -1,4 +1,9 @@
 //! emotion-monitor: watch faces in a lecture (live or recorded), recognise emotions, chart engagement.
+//!
+//! On Windows this is built as a window program (no console window opens behind it); the console twin
+//! `emotion-monitor-cli.exe` is the same executable with its subsystem set to console
+//! (`scripts/package-windows.sh`).
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +22,8 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 
-    /// Execution provider: auto tries CUDA and falls back to CPU.
+    /// Execution provider: auto tries the GPU (CUDA; on Windows DirectML) and falls back to CPU.
+    /// directml: any DirectX 12 GPU, Windows only.
     #[arg(long, value_enum, default_value_t = Device::Auto, global = true)]
     device: Device,
 
@@ -252,6 +258,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// `models/` next to the executable, when it holds the emotion model (an installed or unzipped copy).
+fn models_beside_executable() -> Option<PathBuf> {
+    let dir = std::env::current_exe().ok()?.parent()?.join("models");
+    dir.join("mycnn.onnx").is_file().then_some(dir)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let mut cfg = emotion_monitor::pipeline::PipelineConfig::with_default_models(cli.device);
     let detector = if cli.small_faces { Some(DetectorChoice::Tiled) } else { cli.detector };
@@ -264,7 +276,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if cli.attention_only {
         cfg.mode = emotion_monitor::pipeline::Mode::AttentionOnly;
     }
-    if let Some(dir) = &cli.models {
+    // An installed copy (the Windows folder, a zip) carries its models next to the executable.
+    if let Some(dir) = cli.models.clone().or_else(models_beside_executable) {
         cfg.detector_model = dir.join("blazeface_short.onnx");
         cfg.scene_model = dir.join("centerface.onnx");
         cfg.emotion_model = dir.join("mycnn.onnx");

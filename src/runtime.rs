@@ -2,7 +2,12 @@
 //!
 //! ONNX Runtime is loaded at run time (`load-dynamic`), so a missing library is an error we can
 //! explain instead of a crash at start-up. `--device auto` tries CUDA and falls back to CPU, and
-//! every session remembers which provider it got and why.
+//! every session remembers which provider it got and why. On Windows `auto` tries DirectML (any DirectX 12 GPU)
+//! instead of CUDA.
+//!
+//! **Platform names live here, behind `cfg`:** the library's file name ([`ORT_LIBRARY`]), the driver's
+//! ([`DRIVER_LIBRARY`]), and the advice that names them. Libraries are loaded with `libloading`, always by absolute
+//! path: Windows has its own, older `System32\onnxruntime.dll`, which a bare name could pick up.
 //!
 //! **CUDA.** `bash scripts/setup.sh --gpu` puts ONNX Runtime's CUDA build and the CUDA 13 / cuDNN 9 libraries it
 //! needs (all from PyPI wheels) into one folder, `third_party/onnxruntime-gpu`. `libonnxruntime_providers_cuda.so`
@@ -22,25 +27,71 @@ use ort::session::builder::GraphOptimizationLevel;
 /// Which execution provider the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum Device {
-    /// CUDA when it can be registered, otherwise CPU.
+    /// The GPU when it can be used (CUDA; on Windows DirectML), otherwise CPU.
     #[default]
     Auto,
     Cpu,
     Cuda,
+    /// DirectML: any DirectX 12 GPU (Windows only).
+    Directml,
+}
+
+/// ONNX Runtime's library file name on this platform.
+#[cfg(windows)]
+pub const ORT_LIBRARY: &str = "onnxruntime.dll";
+#[cfg(not(windows))]
+pub const ORT_LIBRARY: &str = "libonnxruntime.so";
+
+/// The NVIDIA driver's user-space library (it answers `cuDriverGetVersion`).
+#[cfg(windows)]
+pub const DRIVER_LIBRARY: &str = "nvcuda.dll";
+#[cfg(not(windows))]
+pub const DRIVER_LIBRARY: &str = "libcuda.so.1";
+
+/// What to do when ONNX Runtime cannot be loaded.
+#[cfg(windows)]
+const LIBRARY_ADVICE: &str = "Reinstall emotion-monitor: its onnxruntime.dll (ONNX Runtime 1.30 or newer) must sit next to \
+     emotion-monitor.exe; or point ORT_DYLIB_PATH at one.";
+#[cfg(not(windows))]
+const LIBRARY_ADVICE: &str = "Run `bash scripts/setup.sh` (it fetches libonnxruntime.so from the PyPI onnxruntime wheel into \
+     third_party/onnxruntime), or point ORT_DYLIB_PATH at an existing libonnxruntime.so (ONNX Runtime 1.30 or newer).";
+
+/// The GPU `--device auto` tries on this platform.
+const AUTO_GPU: Device = if cfg!(windows) { Device::Directml } else { Device::Cuda };
+
+impl Device {
+    /// The GPU execution provider this device asks for, if any.
+    fn gpu(self) -> Option<Device> {
+        match self {
+            Device::Cpu => None,
+            Device::Auto => Some(AUTO_GPU),
+            gpu => Some(gpu),
+        }
+    }
+
+    /// The provider's name as users read it.
+    fn label(self) -> &'static str {
+        match self {
+            Device::Cuda => "CUDA",
+            Device::Directml => "DirectML",
+            Device::Auto | Device::Cpu => "CPU",
+        }
+    }
 }
 
 /// Which provider a session actually runs on, and why (shown in the CLI and the window).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
     pub name: &'static str,
-    /// Why CUDA was not used, when it was asked for (auto) but could not be registered.
+    /// Why the GPU (CUDA, or DirectML on Windows) was not used, when it was asked for (auto) but could not be
+    /// registered.
     pub fallback_reason: Option<String>,
 }
 
 impl std::fmt::Display for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.fallback_reason {
-            Some(why) => write!(f, "{} (CUDA unavailable: {why})", self.name),
+            Some(why) => write!(f, "{} ({} unavailable: {why})", self.name, AUTO_GPU.label()),
             None => write!(f, "{}", self.name),
         }
     }
@@ -48,17 +99,16 @@ impl std::fmt::Display for Provider {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RuntimeError {
-    #[error(
-        "ONNX Runtime library not found or not loadable ({tried}): {reason}.\n\
-         Run `bash scripts/setup.sh` (it fetches libonnxruntime.so from the PyPI onnxruntime wheel into third_party/onnxruntime), \
-         or point ORT_DYLIB_PATH at an existing libonnxruntime.so (ONNX Runtime 1.30 or newer)."
-    )]
+    #[error("ONNX Runtime library not found or not loadable ({tried}): {reason}.\n{}", LIBRARY_ADVICE)]
     LibraryMissing { tried: String, reason: String },
     #[error("ONNX Runtime could not start: {0}")]
     Init(String),
     /// `--device cuda` and CUDA cannot be used: what is missing (first line) and what to do (second line).
     #[error("--device cuda was requested but CUDA cannot be used: {0}")]
     CudaUnavailable(String),
+    /// `--device directml` and DirectML cannot be used: why (first line) and what to do (second line).
+    #[error("--device directml was requested but DirectML cannot be used: {0}")]
+    DirectmlUnavailable(String),
     #[error("could not load model {path}: {reason}")]
     Model { path: PathBuf, reason: String },
 }
@@ -127,8 +177,8 @@ pub fn library_candidates_from(explicit: Option<PathBuf>, exe: Option<&Path>, ma
     if let Some(p) = explicit {
         return vec![p];
     }
-    let mut c: Vec<PathBuf> = exe.and_then(Path::parent).map(|d| d.join("libonnxruntime.so")).into_iter().collect();
-    c.extend(repo_roots(exe, manifest).iter().map(|r| r.join("third_party/onnxruntime/libonnxruntime.so")));
+    let mut c: Vec<PathBuf> = exe.and_then(Path::parent).map(|d| d.join(ORT_LIBRARY)).into_iter().collect();
+    c.extend(repo_roots(exe, manifest).iter().map(|r| r.join("third_party/onnxruntime").join(ORT_LIBRARY)));
     c
 }
 
@@ -148,7 +198,7 @@ fn explicit_library() -> Option<PathBuf> {
     std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from)
 }
 
-/// Where we look for the CPU libonnxruntime.so: $ORT_DYLIB_PATH alone when it is set; otherwise next to the
+/// Where we look for the CPU [`ORT_LIBRARY`]: $ORT_DYLIB_PATH alone when it is set; otherwise next to the
 /// executable, then the repository's third_party folder.
 pub fn library_candidates() -> Vec<PathBuf> {
     let exe = std::env::current_exe().ok();
@@ -199,6 +249,8 @@ pub enum CudaMissing {
     },
     /// ONNX Runtime refused the CUDA execution provider (no usable GPU, GPU busy or out of memory, …).
     Register(String),
+    /// The Windows build ships no CUDA libraries (DirectML is its GPU path).
+    NotInThisBuild,
 }
 
 fn cuda_version_text(v: i32) -> String {
@@ -237,6 +289,7 @@ impl std::fmt::Display for CudaMissing {
                 write!(f, "ONNX Runtime was already loaded from a CPU build ({}) in this process", library.display())
             }
             CudaMissing::Register(e) => write!(f, "the CUDA execution provider did not start: {e}"),
+            CudaMissing::NotInThisBuild => write!(f, "the Windows build has no CUDA libraries"),
         }
     }
 }
@@ -284,6 +337,9 @@ impl CudaMissing {
                     "Use --device cpu; RUST_LOG=info shows ONNX Runtime's own log.".into()
                 }
             }
+            CudaMissing::NotInThisBuild => {
+                "Use --device directml (any DirectX 12 GPU: NVIDIA, AMD, Intel) or --device cpu.".into()
+            }
         }
     }
 }
@@ -314,57 +370,53 @@ pub fn check_gpu_stack(driver: &Driver, candidates: &[PathBuf]) -> Result<PathBu
     Ok(dir.clone())
 }
 
-/// The dynamic loader, for the driver probe and the preloads (no crate needed: glibc has it).
-mod dl {
-    use std::ffi::{CStr, CString, c_char, c_int, c_void};
-
-    unsafe extern "C" {
-        fn dlopen(filename: *const c_char, flag: c_int) -> *mut c_void;
-        fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
-        fn dlerror() -> *mut c_char;
-    }
-    const RTLD_NOW: c_int = 2;
-    const RTLD_GLOBAL: c_int = 0x100;
-
-    fn last_error() -> String {
-        // SAFETY: dlerror returns null or a NUL-terminated string valid until the next dl* call on this thread.
-        let e = unsafe { dlerror() };
-        if e.is_null() { "unknown error".into() } else { unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned() }
-    }
-
-    /// Loads a library for the life of the process (never closed), its symbols visible to later libraries.
-    pub fn open(name: &str) -> Result<*mut c_void, String> {
-        let c = CString::new(name).map_err(|e| e.to_string())?;
-        // SAFETY: a valid C string; loading runs the library's initialisers, which is what we ask for.
-        let h = unsafe { dlopen(c.as_ptr(), RTLD_NOW | RTLD_GLOBAL) };
-        if h.is_null() { Err(last_error()) } else { Ok(h) }
-    }
-
-    pub fn sym(handle: *mut c_void, name: &str) -> Option<*mut c_void> {
-        let c = CString::new(name).ok()?;
-        // SAFETY: handle came from dlopen and is never closed.
-        let p = unsafe { dlsym(handle, c.as_ptr()) };
-        (!p.is_null()).then_some(p)
-    }
+/// Loads a library for the life of the process (never unloaded). On Linux its symbols are visible to the
+/// libraries loaded after it (`RTLD_GLOBAL`): that is how the preloaded CUDA libraries satisfy ONNX Runtime's
+/// CUDA provider.
+fn load_forever(path: &Path) -> Result<&'static libloading::Library, String> {
+    #[cfg(unix)]
+    let lib = {
+        use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+        // SAFETY: loading runs the library's initialisers, which is what we ask for.
+        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_GLOBAL) }.map(libloading::Library::from)
+    };
+    #[cfg(windows)]
+    let lib = {
+        use libloading::os::windows::{LOAD_WITH_ALTERED_SEARCH_PATH, Library};
+        // An absolute path, and its own folder searched first for the DLLs it imports (DirectML.dll next to
+        // onnxruntime.dll), never System32's older copies.
+        // (A bare name, such as the driver's, is searched for the usual way.)
+        let flags = if path.is_absolute() { LOAD_WITH_ALTERED_SEARCH_PATH } else { 0 };
+        // SAFETY: as above.
+        unsafe { Library::load_with_flags(path, flags) }.map(libloading::Library::from)
+    };
+    lib.map(|l| &*Box::leak(Box::new(l))).map_err(|e| loader_message(&e))
 }
 
-/// Looks for the NVIDIA driver: loads libcuda.so.1 and asks it which CUDA version it supports.
+/// The loader's own reason, without libloading's wrapper text.
+fn loader_message(e: &libloading::Error) -> String {
+    std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string)
+}
+
+/// Looks for the NVIDIA driver: loads [`DRIVER_LIBRARY`] and asks it which CUDA version it supports.
 pub fn probe_driver() -> Driver {
-    match dl::open("libcuda.so.1") {
+    match load_forever(Path::new(DRIVER_LIBRARY)) {
         Err(error) => Driver::Missing {
             error,
-            nvidia_smi: std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("nvidia-smi").is_file())),
-            proc_nvidia: Path::new("/proc/driver/nvidia").exists(),
+            nvidia_smi: std::env::var_os("PATH").is_some_and(|p| {
+                let exe = format!("nvidia-smi{}", std::env::consts::EXE_SUFFIX);
+                std::env::split_paths(&p).any(|d| d.join(&exe).is_file())
+            }),
+            proc_nvidia: cfg!(unix) && Path::new("/proc/driver/nvidia").exists(),
         },
-        Ok(h) => {
+        Ok(lib) => {
+            type GetVersion = unsafe extern "C" fn(*mut std::ffi::c_int) -> std::ffi::c_int;
             let mut v: std::ffi::c_int = 0;
-            if let Some(f) = dl::sym(h, "cuDriverGetVersion") {
-                // SAFETY: CUresult cuDriverGetVersion(int*), the driver API's documented signature.
-                let f: extern "C" fn(*mut std::ffi::c_int) -> std::ffi::c_int = unsafe { std::mem::transmute(f) };
-                if f(&mut v) != 0 {
-                    v = 0;
-                }
+            // SAFETY: CUresult cuDriverGetVersion(int*), the driver API's documented signature; a valid pointer.
+            if let Ok(f) = unsafe { lib.get::<GetVersion>(b"cuDriverGetVersion") }
+                && unsafe { f(&mut v) } != 0
+            {
+                v = 0;
             }
             Driver::Present { cuda_version: v }
         }
@@ -375,7 +427,7 @@ pub fn probe_driver() -> Driver {
 pub fn preload_gpu_libraries(dir: &Path) -> Result<(), CudaMissing> {
     for name in GPU_PRELOAD {
         let path = dir.join(name);
-        dl::open(&path.to_string_lossy()).map_err(|error| CudaMissing::Unloadable { path: path.clone(), error })?;
+        load_forever(&path).map_err(|error| CudaMissing::Unloadable { path: path.clone(), error })?;
     }
     Ok(())
 }
@@ -383,6 +435,9 @@ pub fn preload_gpu_libraries(dir: &Path) -> Result<(), CudaMissing> {
 /// Whether CUDA can be used in this process (worked out once): the GPU folder with its libraries loaded.
 pub fn cuda_stack() -> Result<&'static Path, &'static CudaMissing> {
     CUDA.get_or_init(|| {
+        if cfg!(windows) {
+            return Err(CudaMissing::NotInThisBuild);
+        }
         let dir = check_gpu_stack(&probe_driver(), &gpu_dir_candidates())?;
         preload_gpu_libraries(&dir)?;
         Ok(dir)
@@ -401,8 +456,8 @@ fn environment_and_library(device: Device) -> &'static (Result<ort::environment:
     ENV.get_or_init(|| {
         let explicit = explicit_library();
         let gpu_lib = match (device, cuda_stack()) {
-            (Device::Cpu, _) | (_, Err(_)) => None,
-            (_, Ok(dir)) => Some(explicit.clone().unwrap_or_else(|| dir.join("libonnxruntime.so"))),
+            (Device::Cpu | Device::Directml, _) | (_, Err(_)) => None,
+            (_, Ok(dir)) => Some(explicit.clone().unwrap_or_else(|| dir.join(ORT_LIBRARY))),
         };
         let candidates = gpu_lib.map_or_else(library_candidates, |l| vec![l]);
         let missing = |tried: String, reason: String| RuntimeError::LibraryMissing { tried, reason };
@@ -410,7 +465,15 @@ fn environment_and_library(device: Device) -> &'static (Result<ort::environment:
             let tried = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
             return (Err(missing(tried, "no such file".into())), PathBuf::new());
         };
+        // Always by absolute path: a bare or relative name would let the system pick another copy.
+        let lib = std::path::absolute(&lib).unwrap_or(lib);
         let tried = lib.display().to_string();
+        // On Windows we load it first ourselves, so that the DLLs it imports come from its own folder; ort's
+        // loader then gets the module already loaded.
+        #[cfg(windows)]
+        if let Err(reason) = load_forever(&lib) {
+            return (Err(missing(tried, reason)), lib);
+        }
         // ort's loader panics on some failures (e.g. a file that is not a shared library); keep that inside.
         let built = std::panic::catch_unwind(|| -> Result<ort::environment::Environment, RuntimeError> {
             let builder = ort::init_from(&lib).map_err(|e| missing(tried.clone(), e.to_string()))?;
@@ -433,6 +496,64 @@ fn cuda_blocker(library: &Path) -> Option<CudaMissing> {
     }
 }
 
+/// Why a GPU provider did not start (one line) and what to do (one sentence).
+struct GpuRefusal {
+    why: String,
+    advice: String,
+}
+
+impl From<CudaMissing> for GpuRefusal {
+    fn from(m: CudaMissing) -> Self {
+        GpuRefusal { why: m.to_string(), advice: m.advice() }
+    }
+}
+
+type Builder<'a> = &'a dyn Fn() -> Result<ort::session::builder::SessionBuilder, RuntimeError>;
+
+/// Opens `path` on CUDA, or says why not.
+fn open_on_cuda(path: &Path, library: &Path, builder: Builder) -> Result<Result<Session, GpuRefusal>, RuntimeError> {
+    if let Some(blocker) = cuda_blocker(library) {
+        return Ok(Err(blocker.into()));
+    }
+    let err = match builder()?.with_execution_providers([ep::CUDA::default().build().error_on_failure()]) {
+        Ok(mut b) => match b.commit_from_file(path) {
+            Ok(s) => return Ok(Ok(s)),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    Ok(Err(CudaMissing::Register(ort_message(&err)).into()))
+}
+
+/// Opens `path` on DirectML (Windows: any DirectX 12 GPU), or says why not.
+#[cfg(windows)]
+fn open_on_directml(path: &Path, builder: Builder) -> Result<Result<Session, GpuRefusal>, RuntimeError> {
+    // DirectML wants neither memory patterns nor parallel execution (ONNX Runtime's DirectML documentation).
+    let dml = builder()?
+        .with_memory_pattern(false)
+        .and_then(|b| b.with_parallel_execution(false))
+        .and_then(|b| b.with_execution_providers([ep::DirectML::default().build().error_on_failure()]));
+    let err = match dml {
+        Ok(mut b) => match b.commit_from_file(path) {
+            Ok(s) => return Ok(Ok(s)),
+            Err(e) => e.to_string(),
+        },
+        Err(e) => e.to_string(),
+    };
+    Ok(Err(GpuRefusal {
+        why: format!("the DirectML execution provider did not start: {}", ort_message(&err)),
+        advice: "Update the graphics driver (DirectX 12 is needed), or use --device cpu.".into(),
+    }))
+}
+
+#[cfg(not(windows))]
+fn open_on_directml(_path: &Path, _builder: Builder) -> Result<Result<Session, GpuRefusal>, RuntimeError> {
+    Ok(Err(GpuRefusal {
+        why: "DirectML exists only on Windows".into(),
+        advice: "Use --device cuda (NVIDIA) or --device cpu.".into(),
+    }))
+}
+
 /// Opens a model on the requested device. Returns the session and the provider it really runs on.
 ///
 /// `threads` bounds ONNX Runtime's intra-op pool (the machine this was built on has 2 cores).
@@ -450,26 +571,26 @@ pub fn open_session(path: &Path, device: Device, threads: usize) -> Result<(Sess
         return Err(model_err("file not found (run `bash scripts/setup.sh`, or pass the right --model path)".into()));
     }
     let mut fallback_reason = None;
-    if device != Device::Cpu {
-        let blocker = match cuda_blocker(library) {
-            Some(b) => b,
-            None => {
-                let cuda = builder()?.with_execution_providers([ep::CUDA::default().build().error_on_failure()]);
-                let err = match cuda {
-                    Ok(mut b) => match b.commit_from_file(path) {
-                        Ok(s) => return Ok((s, Provider { name: "CUDA", fallback_reason: None })),
-                        Err(e) => e.to_string(),
-                    },
-                    Err(e) => e.to_string(),
-                };
-                CudaMissing::Register(ort_message(&err))
-            }
+    if let Some(gpu) = device.gpu() {
+        let opened = match gpu {
+            Device::Directml => open_on_directml(path, &builder)?,
+            _ => open_on_cuda(path, library, &builder)?,
         };
-        if device == Device::Cuda {
-            return Err(RuntimeError::CudaUnavailable(format!("{blocker}.\n{}", blocker.advice())));
+        let refusal = match opened {
+            Ok(s) => return Ok((s, Provider { name: gpu.label(), fallback_reason: None })),
+            Err(r) => r,
+        };
+        let GpuRefusal { why, advice } = refusal;
+        match device {
+            Device::Cuda => return Err(RuntimeError::CudaUnavailable(format!("{why}.\n{advice}"))),
+            Device::Directml => {
+                let why = why.trim_end_matches('.');
+                return Err(RuntimeError::DirectmlUnavailable(format!("{why}.\n{advice}")));
+            }
+            _ => {}
         }
-        tracing::info!("CUDA unavailable, running on the CPU: {blocker}. {}", blocker.advice());
-        fallback_reason = Some(blocker.to_string());
+        tracing::info!("{} unavailable, running on the CPU: {why}. {advice}", gpu.label());
+        fallback_reason = Some(why);
     }
     let session = builder()?.commit_from_file(path).map_err(|e| model_err(e.to_string()))?;
     Ok((session, Provider { name: "CPU", fallback_reason }))
@@ -488,9 +609,21 @@ fn ort_message(s: &str) -> String {
     let line = s.lines().next().unwrap_or(s);
     let msg = match line.find("[ONNXRuntimeError]") {
         Some(i) => line[i..].splitn(4, " : ").nth(3).unwrap_or(line),
-        None => line,
+        None => without_source_location(line),
     };
     msg.trim().chars().take(300).collect()
+}
+
+/// `s` without a leading "…/file.cc:326 onnxruntime::Class::Function " (the Windows builds' messages start so).
+fn without_source_location(s: &str) -> &str {
+    let Some((place, rest)) = s.split_once(' ') else { return s };
+    if !place.contains(".cc:") {
+        return s;
+    }
+    match rest.split_once(' ') {
+        Some((function, after)) if function.starts_with("onnxruntime::") => after,
+        _ => rest,
+    }
 }
 
 #[cfg(test)]
@@ -642,6 +775,10 @@ mod tests {
                 "Failed to load library /g/libonnxruntime_providers_cuda.so with error: libcublasLt.so.13"
             )
         );
+        let dml = "C:\\__w\\1\\s\\win-onnxruntime\\onnxruntime\\core\\providers\\dml\\dml_provider_factory.cc:326 \
+            onnxruntime::DMLProviderFactoryCreator::CreateFromDeviceOptions Failed to load dxcore.dll. Expected on older \
+            Windows version that do not support dxcore.";
+        assert!(ort_message(dml).starts_with("Failed to load dxcore.dll. Expected"), "{}", ort_message(dml));
         for (err, advice) in [
             ("CUDA failure 2: out of memory", "out of memory"),
             ("CUDA failure 46: all CUDA-capable devices are busy or unavailable", "busy or reserved"),

@@ -292,12 +292,34 @@ pub fn open_session(dir: &Path) -> Result<LoadedSession, SessionError> {
 }
 
 /// Whether the process that started recording a session is still running (this process, or a live
-/// PID on a system with /proc). Without a PID (sessions from older versions) it is taken as gone.
+/// PID: /proc on Linux, the process table on Windows). Without a PID (sessions from older versions) it is taken as gone.
 fn recorder_alive(pid: Option<u32>) -> bool {
     match pid {
         Some(p) if p == std::process::id() => true,
-        Some(p) => Path::new("/proc").join(p.to_string()).exists(),
+        Some(p) => process_running(p),
         None => false,
+    }
+}
+
+#[cfg(not(windows))]
+fn process_running(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+#[cfg(windows)]
+fn process_running(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
+    use windows_sys::Win32::System::Threading::{GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION};
+    // SAFETY: plain Win32 calls; the handle is closed before returning.
+    unsafe {
+        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if h.is_null() {
+            return false;
+        }
+        let mut code = 0u32;
+        let running = GetExitCodeProcess(h, &mut code) != 0 && code == STILL_ACTIVE as u32;
+        CloseHandle(h);
+        running
     }
 }
 

@@ -161,9 +161,17 @@ pub(crate) fn write_info(dir: &Path, info: &SessionInfo) -> Result<(), SessionEr
     let tmp = dir.join("session.json.tmp");
     let werr = |source| SessionError::Write { path: path.clone(), source };
     let text = serde_json::to_string_pretty(info).map_err(|e| werr(e.into()))?;
-    std::fs::write(&tmp, text).map_err(werr)?;
-    File::open(&tmp).and_then(|f| f.sync_all()).map_err(werr)?;
+    // Flushed through the handle that wrote it: Windows refuses to flush a read-only handle (os error 5).
+    let write = |mut f: File| std::io::Write::write_all(&mut f, text.as_bytes()).and_then(|()| f.sync_all());
+    File::create(&tmp).and_then(write).map_err(werr)?;
+    // Replaces the old file on Windows too (std renames with MOVEFILE_REPLACE_EXISTING there).
     std::fs::rename(&tmp, &path).map_err(werr)
+}
+
+/// Makes a folder's new entries survive a power cut. Linux: fsync the folder itself. Windows cannot open a
+/// folder as a file (os error 5) and needs nothing: NTFS journals its folders' entries.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    if cfg!(windows) { Ok(()) } else { File::open(dir).and_then(|d| d.sync_all()) }
 }
 
 impl Recorder {
@@ -214,7 +222,7 @@ impl Recorder {
         let seconds = Appender::create(dir.join(SECONDS_FILE), csvio::SECONDS_HEADER)?;
         let markers = Appender::create(dir.join(MARKERS_FILE), csvio::MARKERS_HEADER)?;
         // The folder's entries themselves must survive a power cut, not only the files' contents.
-        if let Err(source) = File::open(&dir).and_then(|d| d.sync_all()) {
+        if let Err(source) = sync_dir(&dir) {
             return Err(SessionError::Write { path: dir, source });
         }
         tracing::info!(dir = %dir.display(), "session started");

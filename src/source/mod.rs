@@ -76,6 +76,17 @@ pub(crate) fn join_or_detach(thread: std::thread::JoinHandle<()>, what: &str) {
     }
 }
 
+/// Where ffmpeg comes from on this platform.
+#[cfg(windows)]
+const INSTALL_FFMPEG: &str = "ffmpeg.exe and ffprobe.exe belong next to emotion-monitor.exe (reinstall emotion-monitor)";
+#[cfg(not(windows))]
+const INSTALL_FFMPEG: &str = "install it (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)";
+/// Where a camera's permission is granted on this platform.
+#[cfg(windows)]
+const CAMERA_PERMISSION: &str = "allow camera access for desktop apps (Settings → Privacy & security → Camera)";
+#[cfg(not(windows))]
+const CAMERA_PERMISSION: &str = "check permissions (user in group `video`)";
+
 /// Everything a user can hit while opening or reading a source. Each message names the file
 /// or device and says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +131,7 @@ pub enum SourceError {
     NothingDecoded { dir: PathBuf, count: u64 },
 
     #[error(
-        "`{program}` was not found ({detail}) — videos are decoded with ffmpeg: install it (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)"
+        "`{program}` was not found ({detail}) — videos are decoded with ffmpeg: {}", INSTALL_FFMPEG
     )]
     FfmpegMissing { program: String, detail: String },
 
@@ -130,7 +141,7 @@ pub enum SourceError {
     NoCamera { wanted: String, available: String },
 
     #[error(
-        "camera {camera}: cannot start it ({detail}) — close other apps that use it (video calls, browser tabs), check permissions (user in group `video`), or try another resolution"
+        "camera {camera}: cannot start it ({detail}) — close other apps that use it (video calls, browser tabs), {}, or try another resolution", CAMERA_PERMISSION
     )]
     CameraFailed { camera: String, detail: String },
 
