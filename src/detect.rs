@@ -36,6 +36,19 @@ pub struct Detection {
 /// Raw scores are clipped to ±this before the sigmoid, as MediaPipe's tensors-to-detections calculator does.
 pub const SCORE_CLIP: f32 = 100.0;
 
+impl Detection {
+    /// Every number finite and the box non-empty. A broken model or a decoder glitch can emit NaN or
+    /// infinite values; such a detection is dropped where it is decoded (a NaN box overlaps nothing, not
+    /// even itself, and would loop suppression forever).
+    pub fn is_finite(&self) -> bool {
+        let b = &self.bbox;
+        [b.x, b.y, b.w, b.h, self.score].iter().all(|v| v.is_finite())
+            && b.w > 0.0
+            && b.h > 0.0
+            && self.keypoints.iter().all(|p| p.x.is_finite() && p.y.is_finite())
+    }
+}
+
 /// Options of MediaPipe's `SsdAnchorsCalculator` that matter for BlazeFace (fixed anchor size, offset 0.5).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AnchorConfig {
@@ -105,8 +118,8 @@ pub fn decode(
     let mut out = Vec::new();
     for ((r, &s), a) in raw_boxes.chunks_exact(16).zip(raw_scores).zip(anchors) {
         let score = sigmoid_score(s);
-        if score < min_score {
-            continue;
+        if !(score >= min_score) {
+            continue; // also NaN
         }
         let (ax, ay) = (a.x * input_size, a.y * input_size);
         let (cx, cy, w, h) = (r[0] + ax, r[1] + ay, r[2], r[3]);
@@ -114,7 +127,10 @@ pub fn decode(
             continue;
         }
         let keypoints = std::array::from_fn(|k| Point { x: r[4 + 2 * k] + ax, y: r[5 + 2 * k] + ay });
-        out.push(Detection { bbox: BBox { x: cx - w / 2.0, y: cy - h / 2.0, w, h }, score, keypoints });
+        let d = Detection { bbox: BBox { x: cx - w / 2.0, y: cy - h / 2.0, w, h }, score, keypoints };
+        if d.is_finite() {
+            out.push(d);
+        }
     }
     out
 }
@@ -123,15 +139,18 @@ pub fn decode(
 /// detection that overlaps it by more than `iou_threshold` (itself included) into one, weighted by score,
 /// keep the best score. Returns the blended detections, best first.
 pub fn weighted_nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+    dets.retain(Detection::is_finite);
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out = Vec::new();
-    while let Some(best) = dets.first().cloned() {
-        let (cluster, rest): (Vec<Detection>, Vec<Detection>) =
+    while !dets.is_empty() {
+        // `best` leaves the list whatever its overlaps, so every round shortens it.
+        let best = dets.remove(0);
+        let (mut cluster, rest): (Vec<Detection>, Vec<Detection>) =
             dets.into_iter().partition(|d| d.bbox.iou(&best.bbox) > iou_threshold);
         dets = rest;
-        // `best` always overlaps itself, unless its box is degenerate: then keep it as it is.
+        cluster.push(best.clone());
         let total: f32 = cluster.iter().map(|d| d.score).sum();
-        if cluster.is_empty() || total <= 0.0 {
+        if total <= 0.0 {
             out.push(best);
             continue;
         }
@@ -167,6 +186,7 @@ pub fn same_face(a: &BBox, b: &BBox) -> bool {
 /// is [`same_face`] as one already kept. Unlike [`weighted_nms`] nothing is blended, so boxes from
 /// different passes never average into a box that fits neither.
 pub fn suppress_same_faces(mut dets: Vec<Detection>) -> Vec<Detection> {
+    dets.retain(Detection::is_finite);
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
     for d in dets {
@@ -490,6 +510,28 @@ impl FaceDetector {
         Ok(suppress_same_faces(weighted_nms(found, self.config.nms_iou)))
     }
 
+    /// Looks for one face around each of `boxes` (a track's predicted box): the detector runs on a square
+    /// region `context` times the box's longer side, centred on it, so a small face of a gallery tile or a
+    /// room fills the model's input as a face near a webcam does. Per box, the best detection whose centre
+    /// is within half the box's side of the box's centre and whose size is within 1.6x, else `None`.
+    pub fn detect_around(
+        &mut self,
+        frame: &RgbImage,
+        boxes: &[BBox],
+        context: f32,
+    ) -> Result<Vec<Option<Detection>>, ModelError> {
+        let mut out = Vec::with_capacity(boxes.len());
+        for b in boxes {
+            let Some(region) = region_around(b, context, frame.dimensions()) else {
+                out.push(None);
+                continue;
+            };
+            let found = weighted_nms(self.detect_region(frame, region)?, self.config.nms_iou);
+            out.push(best_near(found, b));
+        }
+        Ok(out)
+    }
+
     fn detect_region(&mut self, frame: &RgbImage, region: Region) -> Result<Vec<Detection>, ModelError> {
         let size = self.kind.anchor_config().input_size;
         let lb = letterbox_into(frame, region, size, &mut self.buffer);
@@ -523,6 +565,46 @@ impl FaceDetector {
         let dets = decode(boxes, scores, &self.anchors, size as f32, self.config.min_score);
         Ok(dets.iter().map(|d| lb.frame_from_input_detection(d)).collect())
     }
+}
+
+/// The square region `context` times `b`'s longer side around `b`'s centre, clipped to a `w`x`h` frame;
+/// `None` when the box is not finite or lies outside the frame.
+pub fn region_around(b: &BBox, context: f32, (w, h): (u32, u32)) -> Option<Region> {
+    let c = b.center();
+    let side = b.w.max(b.h) * context;
+    if !(side.is_finite() && c.x.is_finite() && c.y.is_finite()) || side < 8.0 {
+        return None;
+    }
+    let x0 = (c.x - side / 2.0).max(0.0);
+    let y0 = (c.y - side / 2.0).max(0.0);
+    let x1 = (c.x + side / 2.0).min(w as f32);
+    let y1 = (c.y + side / 2.0).min(h as f32);
+    if x1 - x0 < 8.0 || y1 - y0 < 8.0 {
+        return None;
+    }
+    Some(Region { x: x0 as u32, y: y0 as u32, w: (x1 - x0) as u32, h: (y1 - y0) as u32 })
+}
+
+/// The detection most likely to be the face expected at `expected`: centre within half its side, size
+/// within 1.6x; best score first, nearest centre on a tie.
+pub fn best_near(found: Vec<Detection>, expected: &BBox) -> Option<Detection> {
+    let c = expected.center();
+    let side = expected.w.max(expected.h).max(1.0);
+    found
+        .into_iter()
+        .filter(|d| {
+            let dc = d.bbox.center();
+            let dist = ((dc.x - c.x).powi(2) + (dc.y - c.y).powi(2)).sqrt();
+            let ds = d.bbox.w.max(d.bbox.h).max(1.0);
+            dist <= 0.5 * side && ds.max(side) / ds.min(side) < 1.6
+        })
+        .max_by(|a, b| {
+            a.score.total_cmp(&b.score).then_with(|| {
+                let da = (a.bbox.center().x - c.x).powi(2) + (a.bbox.center().y - c.y).powi(2);
+                let db = (b.bbox.center().x - c.x).powi(2) + (b.bbox.center().y - c.y).powi(2);
+                db.total_cmp(&da)
+            })
+        })
 }
 
 /// Whether a detection from a tile is whole and small enough to trust: not larger than `max_side`, and not
@@ -605,6 +687,54 @@ mod tests {
         assert!(weighted_nms(Vec::new(), 0.3).is_empty());
         // Below the IoU threshold nothing is blended.
         assert_eq!(weighted_nms(vec![det(0.0, 0.0, 10.0, 0.9), det(6.0, 0.0, 10.0, 0.8)], 0.3).len(), 2);
+    }
+
+    #[test]
+    fn the_region_around_a_box_is_square_centred_and_clipped() {
+        let r = region_around(&BBox { x: 100.0, y: 100.0, w: 40.0, h: 50.0 }, 2.0, (640, 480)).unwrap();
+        assert_eq!(r, Region { x: 70, y: 75, w: 100, h: 100 });
+        // Near the corner: clipped to the frame.
+        let r = region_around(&BBox { x: 0.0, y: 0.0, w: 40.0, h: 40.0 }, 3.0, (640, 480)).unwrap();
+        assert_eq!(r, Region { x: 0, y: 0, w: 80, h: 80 });
+        assert!(region_around(&BBox { x: 700.0, y: 10.0, w: 40.0, h: 40.0 }, 2.0, (640, 480)).is_none());
+        assert!(region_around(&BBox { x: f32::NAN, y: 10.0, w: 40.0, h: 40.0 }, 2.0, (640, 480)).is_none());
+    }
+
+    #[test]
+    fn best_near_takes_the_expected_face_not_a_neighbour() {
+        let expected = BBox { x: 100.0, y: 100.0, w: 40.0, h: 40.0 };
+        // A neighbour scoring higher but a box away, one of the wrong size, and the face itself.
+        let found = vec![det(150.0, 100.0, 40.0, 0.95), det(100.0, 100.0, 90.0, 0.9), det(106.0, 98.0, 38.0, 0.7)];
+        assert_eq!(best_near(found, &expected).unwrap().bbox.x, 106.0);
+        assert!(best_near(vec![det(150.0, 100.0, 40.0, 0.95)], &expected).is_none());
+    }
+
+    #[test]
+    fn non_finite_detections_are_dropped_and_never_loop_suppression() {
+        let nan = det(f32::NAN, 0.0, 10.0, 0.9);
+        let inf = det(0.0, 0.0, f32::INFINITY, 0.8);
+        let mut nan_kp = det(50.0, 50.0, 10.0, 0.7);
+        nan_kp.keypoints[3].y = f32::NAN;
+        let good = det(100.0, 100.0, 10.0, 0.6);
+        let all = vec![nan.clone(), inf.clone(), nan_kp.clone(), good.clone(), det(0.0, 0.0, 10.0, f32::NAN)];
+        // Before the fix a NaN box never left the list: these calls did not return.
+        assert_eq!(weighted_nms(all.clone(), 0.3), vec![good.clone()]);
+        assert_eq!(suppress_same_faces(all), vec![good]);
+        // The decoder drops non-finite raw values: a NaN score, a NaN centre, an infinite width, a NaN keypoint.
+        let anchors = anchors(&SHORT_RANGE);
+        let mut boxes = vec![0.0f32; 16 * anchors.len()];
+        let mut scores = vec![-50.0f32; anchors.len()];
+        for (i, (r, v)) in [(0usize, f32::NAN), (1, f32::NAN), (2, f32::INFINITY), (7, f32::NAN)].into_iter().enumerate() {
+            let a = &mut boxes[16 * i..16 * i + 16];
+            a[2] = 10.0;
+            a[3] = 10.0;
+            a[r] = v;
+            scores[i] = 5.0;
+        }
+        scores[4] = f32::NAN;
+        boxes[16 * 4 + 2] = 10.0;
+        boxes[16 * 4 + 3] = 10.0;
+        assert!(decode(&boxes, &scores, &anchors, 128.0, 0.5).is_empty());
     }
 
     #[test]

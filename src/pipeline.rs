@@ -188,8 +188,10 @@ impl Pipeline {
     /// once, and nothing is tracked or smoothed from one frame to the next.
     pub fn set_stills(&mut self, stills: bool) {
         self.stills = stills;
-        let min_hits = if stills { 1 } else { TrackerConfig::default().min_hits };
-        self.tracker = Tracker::new(TrackerConfig { min_hits, ..*self.tracker.config() });
+        // A photo's face is seen once: every confident box is a person.
+        let d = TrackerConfig::default();
+        let (min_hits, confirm_score) = if stills { (1, d.high_score) } else { (d.min_hits, d.confirm_score) };
+        self.tracker = Tracker::new(TrackerConfig { min_hits, confirm_score, ..*self.tracker.config() });
     }
 
     pub fn detector_choice(&self) -> DetectorChoice {
@@ -228,8 +230,15 @@ impl Pipeline {
         if self.stills {
             self.tracker.forget_tracks();
         }
+        let regions = self.detector.uses_regions() && !self.stills;
+        self.tracker.set_regions(regions);
         let want_scene = self.stills || self.tracker.wants_scene();
-        let pass = self.detector.detect(&frame.image, frame.timestamp_s, want_scene)?;
+        let known = if regions { self.tracker.known_boxes(frame.timestamp_s) } else { Vec::new() };
+        let mut pass = self.detector.detect(&frame.image, frame.timestamp_s, want_scene, &known)?;
+        if regions {
+            let targets = self.tracker.region_targets(frame.timestamp_s, &pass);
+            self.detector.detect_regions(&frame.image, &targets, &mut pass)?;
+        }
         timings.detect = t.elapsed();
 
         let t = Instant::now();

@@ -36,6 +36,29 @@ pub struct TrackerConfig {
     pub reid_within_s: f64,
     /// … "near": centre within this many box widths of the last position.
     pub reid_max_dist: f32,
+    /// A face unseen for up to this many seconds is looked for around its predicted box by the region
+    /// pass ([`Tracker::region_targets`]), when one runs.
+    pub region_window_s: f64,
+    /// A person the region pass has missed for this long asks for a scene pass (left, or turned away?).
+    pub region_miss_scene_s: f64,
+    /// At most this many faces are looked for by the region pass in one frame (its cost: about a
+    /// millisecond each). With more faces (a large gallery), those looked for longest ago go first and the
+    /// others are predicted from their motion until their turn, a frame or two later.
+    pub region_budget: usize,
+    /// A face becomes a person only once one of its sightings scored at least this (a weak box seen a few
+    /// times on a shelf or a poster is not a student; real faces score well above it at some point).
+    pub confirm_score: f32,
+    /// The centre-distance match of a face unseen for `dt` seconds may reach `max_center_dist` plus this
+    /// many box widths per second of `dt` (up to a quarter second): a head that moved fast while the
+    /// detectors missed it for a few frames.
+    pub gap_widths_per_s: f32,
+    /// With a region pass (the `auto` detector), a box of the fast whole-frame pass starts a track only from
+    /// this score (lower, it only continues a person): the scene pass finds every face anyway, and the fast
+    /// pass's weak large boxes are things like a mug with a printed face held at the chest.
+    pub fast_start_score: f32,
+    /// A person unseen for longer than `region_window_s` (and at most `reid_within_s`) is still looked for
+    /// where they were last seen, this often (a student who steps away and comes back).
+    pub region_lost_period_s: f64,
 }
 
 impl Default for TrackerConfig {
@@ -49,6 +72,13 @@ impl Default for TrackerConfig {
             high_score: 0.5,
             reid_within_s: 60.0,
             reid_max_dist: 1.0,
+            region_window_s: 2.0,
+            region_miss_scene_s: 0.3,
+            region_budget: 12,
+            confirm_score: 0.65,
+            fast_start_score: 0.8,
+            gap_widths_per_s: 4.0,
+            region_lost_period_s: 0.5,
         }
     }
 }
@@ -84,8 +114,18 @@ pub struct Observation {
     pub predicted: bool,
 }
 
+/// A face the region pass should look for in this frame: a track's predicted box.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegionTarget {
+    /// The track's key, unique among tracks (tentative ones included), for [`Pass::looked`].
+    pub key: u64,
+    pub bbox: BBox,
+}
+
 #[derive(Debug, Clone)]
 struct Track {
+    /// Unique per track, tentative or not (IDs are only given to persons).
+    key: u64,
     /// 0 while tentative.
     id: u64,
     det: Detection,
@@ -101,6 +141,13 @@ struct Track {
     needs_scene: bool,
     /// A scene pass missed it since it was last seen (so it is not coasted).
     scene_missed: bool,
+    /// When the region pass first looked for it and missed it, since it was last seen.
+    region_missed_since: Option<f64>,
+    /// Best score of its sightings ([`TrackerConfig::confirm_score`]).
+    peak_score: f32,
+    /// When the region pass last looked for it (tracks start at different phases, so the looks of a
+    /// gallery's faces spread over the frames).
+    last_looked_s: f64,
 }
 
 impl Track {
@@ -129,11 +176,19 @@ pub struct Tracker {
     cfg: TrackerConfig,
     tracks: Vec<Track>,
     next_id: u64,
+    next_key: u64,
+    /// A region pass looks for the known faces in every frame (so tentative faces need no scene pass).
+    regions: bool,
 }
 
-/// Score of continuing a track (predicted box `t`) with detection box `d`, if plausible: IoU above
-/// `min_iou` scores 1 + IoU; a centre within `max_center_dist` box widths at a similar size scores less.
-fn motion_score(t: &BBox, d: &BBox, cfg: &TrackerConfig, allow_distance: bool) -> Option<f32> {
+/// Score of continuing a track (predicted box `t`, unseen for `unseen_s`) with detection box `d`, if
+/// plausible: IoU above `min_iou` scores 1 + IoU; a centre within `max_center_dist` box widths (more after
+/// a gap, [`TrackerConfig::gap_widths_per_s`]) scores less. Either way the size must stay similar.
+fn motion_score(t: &BBox, d: &BBox, cfg: &TrackerConfig, allow_distance: bool, unseen_s: f64) -> Option<f32> {
+    let size_ratio = t.w.max(d.w) / t.w.min(d.w).max(1.0);
+    if size_ratio >= 1.5 {
+        return None;
+    }
     let iou = t.iou(d);
     if iou >= cfg.min_iou {
         return Some(1.0 + iou);
@@ -144,8 +199,8 @@ fn motion_score(t: &BBox, d: &BBox, cfg: &TrackerConfig, allow_distance: bool) -
     let (a, b) = (t.center(), d.center());
     let dist = ((a.x - b.x).powi(2) + (a.y - b.y).powi(2)).sqrt();
     let scale = t.w.max(d.w).max(1.0);
-    let size_ratio = t.w.max(d.w) / t.w.min(d.w).max(1.0);
-    (dist <= cfg.max_center_dist * scale && size_ratio < 1.5).then(|| 1.0 - dist / scale)
+    let reach = cfg.max_center_dist + cfg.gap_widths_per_s * unseen_s.clamp(0.0, 0.25) as f32;
+    (dist <= reach * scale).then(|| 1.0 - dist / scale)
 }
 
 /// Greedy assignment, best score first: each track and each detection at most once.
@@ -161,7 +216,7 @@ fn assign(mut pairs: Vec<(f32, usize, usize)>, track_of_det: &mut [Option<usize>
 
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Self {
-        Self { cfg, tracks: Vec::new(), next_id: 1 }
+        Self { cfg, tracks: Vec::new(), next_id: 1, next_key: 1, regions: false }
     }
 
     pub fn config(&self) -> &TrackerConfig {
@@ -187,10 +242,55 @@ impl Tracker {
         self.tracks.iter().map(|t| t.last_seen_s).fold(f64::MIN, f64::max)
     }
 
+    /// Tells the tracker that a region pass runs on every frame ([`Tracker::region_targets`]).
+    pub fn set_regions(&mut self, on: bool) {
+        self.regions = on;
+    }
+
     /// Whether the next frame should get a scene pass: a face seen once by a scene pass awaits
-    /// confirmation, or the fast pass lost a person that a scene pass may still see.
+    /// confirmation (unless a region pass confirms it), or a person was lost that a scene pass may still see.
     pub fn wants_scene(&self) -> bool {
-        self.tracks.iter().any(|t| t.needs_scene || (!t.confirmed() && !t.fast))
+        self.tracks.iter().any(|t| t.needs_scene || (!self.regions && !t.confirmed() && !t.fast))
+    }
+
+    /// Where the persons seen within the grace period should be at `t_s` (predicted boxes).
+    pub fn known_boxes(&self, t_s: f64) -> Vec<BBox> {
+        self.tracks
+            .iter()
+            .filter(|t| t.confirmed() && t_s - t.last_seen_s <= self.cfg.grace_s)
+            .map(|t| t.predicted(t_s).bbox)
+            .collect()
+    }
+
+    /// The faces a region pass should look for at `t_s`, where no detection of `pass` covers them yet, at
+    /// most [`TrackerConfig::region_budget`]: tentative faces first (they need confirming), then persons the
+    /// region pass is missing, then the other persons seen within [`TrackerConfig::region_window_s`] by how
+    /// long ago they were looked for (at their predicted box), then persons lost for longer (up to
+    /// `reid_within_s`, every `region_lost_period_s`, where they were last seen).
+    pub fn region_targets(&self, t_s: f64, pass: &Pass) -> Vec<RegionTarget> {
+        let cfg = &self.cfg;
+        let mut ranked: Vec<(u8, f64, RegionTarget)> = self
+            .tracks
+            .iter()
+            .filter(|t| t_s >= t.last_seen_s - 1e-9)
+            .filter_map(|t| {
+                let unseen = t_s - t.last_seen_s;
+                let since_look = t_s - t.last_looked_s;
+                let (rank, bbox) = if !t.confirmed() {
+                    (unseen <= cfg.grace_s).then(|| (0, t.predicted(t_s).bbox))?
+                } else if unseen <= cfg.region_window_s {
+                    (if t.region_missed_since.is_some() { 1 } else { 2 }, t.predicted(t_s).bbox)
+                } else if unseen <= cfg.reid_within_s && since_look >= cfg.region_lost_period_s {
+                    (3, t.det.bbox)
+                } else {
+                    return None;
+                };
+                Some((rank, since_look, RegionTarget { key: t.key, bbox }))
+            })
+            .filter(|(_, _, r)| !pass.detections.iter().any(|d| same_face(&d.bbox, &r.bbox)))
+            .collect();
+        ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        ranked.into_iter().take(cfg.region_budget.max(1)).map(|(_, _, r)| r).collect()
     }
 
     /// Associates this frame's detections with tracks at time `t_s`. Returns the persons to classify
@@ -205,7 +305,11 @@ impl Tracker {
         let dets = &pass.detections;
         let predicted: Vec<Detection> = self.tracks.iter().map(|t| t.predicted(t_s)).collect();
         let recent: Vec<bool> = self.tracks.iter().map(|t| t_s - t.last_seen_s <= cfg.grace_s).collect();
-        let high: Vec<bool> = dets.iter().map(|d| d.score >= cfg.high_score).collect();
+        let high: Vec<bool> = dets
+            .iter()
+            .enumerate()
+            .map(|(i, d)| d.score >= if self.regions && i < pass.fast { cfg.fast_start_score } else { cfg.high_score })
+            .collect();
         let mut track_of_det: Vec<Option<usize>> = vec![None; dets.len()];
         let mut track_used = vec![false; self.tracks.len()];
 
@@ -213,7 +317,7 @@ impl Tracker {
         let mut pairs = Vec::new();
         for (ti, p) in predicted.iter().enumerate().filter(|&(ti, _)| recent[ti]) {
             for (di, d) in dets.iter().enumerate().filter(|&(di, _)| high[di]) {
-                if let Some(s) = motion_score(&p.bbox, &d.bbox, &cfg, true) {
+                if let Some(s) = motion_score(&p.bbox, &d.bbox, &cfg, true, t_s - self.tracks[ti].last_seen_s) {
                     pairs.push((s, ti, di));
                 }
             }
@@ -226,7 +330,7 @@ impl Tracker {
                 continue;
             }
             for (di, d) in dets.iter().enumerate().filter(|&(di, _)| !high[di] && track_of_det[di].is_none()) {
-                if let Some(s) = motion_score(&p.bbox, &d.bbox, &cfg, false) {
+                if let Some(s) = motion_score(&p.bbox, &d.bbox, &cfg, false, 0.0) {
                     pairs.push((s, ti, di));
                 }
             }
@@ -266,11 +370,13 @@ impl Tracker {
                         t.vel = Point::default();
                     }
                     t.det = d.clone();
+                    t.peak_score = t.peak_score.max(d.score);
                     t.last_seen_s = t_s;
                     t.hits += 1;
                     t.fast = is_fast;
                     t.needs_scene = false;
                     t.scene_missed = false;
+                    t.region_missed_since = None;
                 }
                 // A second box on a person already placed in this frame is not a new person.
                 None if high[di]
@@ -279,7 +385,9 @@ impl Tracker {
                         t.confirmed() && (track_used[ti] || recent[ti]) && same_face(b, &d.bbox)
                     }) =>
                 {
+                    self.next_key += 1;
                     self.tracks.push(Track {
+                        key: self.next_key - 1,
                         id: 0,
                         det: d.clone(),
                         vel: Point::default(),
@@ -290,6 +398,9 @@ impl Tracker {
                         fast: is_fast,
                         needs_scene: false,
                         scene_missed: false,
+                        region_missed_since: None,
+                        last_looked_s: t_s,
+                        peak_score: d.score,
                     })
                 }
                 None => {}
@@ -300,9 +411,13 @@ impl Tracker {
         for (ti, t) in self.tracks.iter_mut().enumerate() {
             // Tracks appended in this frame are beyond `track_used`.
             let seen_now = ti >= track_used.len() || track_used[ti];
-            if !t.confirmed() && t.hits >= cfg.min_hits.max(1) {
+            if !t.confirmed() && t.hits >= cfg.min_hits.max(1) && t.peak_score >= cfg.confirm_score {
                 t.id = self.next_id;
                 self.next_id += 1;
+            }
+            let looked = pass.looked.contains(&t.key);
+            if looked {
+                t.last_looked_s = t_s;
             }
             if seen_now {
                 if t.confirmed() {
@@ -312,11 +427,19 @@ impl Tracker {
             }
             // Not seen in this frame.
             if !t.confirmed() {
-                // A tentative track must be seen again by the pass that found it.
-                if pass.scene || t.fast {
+                // A tentative track must be seen again by the pass that found it, or by the region pass
+                // (a second detector: a scene pass's false box on a poster rarely fools both).
+                if pass.scene || t.fast || looked {
                     dead.push(ti);
                 }
                 continue;
+            }
+            if looked {
+                let since = *t.region_missed_since.get_or_insert(t_s);
+                if t_s - since >= cfg.region_miss_scene_s && !t.scene_missed {
+                    // Missed by the region pass for a while: a scene pass decides whether the person is gone.
+                    t.needs_scene = true;
+                }
             }
             if pass.scene {
                 // Looked for and not found: no more scene passes on this face's account.
@@ -375,7 +498,7 @@ impl Tracker {
         detections: &[Detection],
         probs_of: impl Fn(&Detection) -> Probs,
     ) -> Vec<TrackedFace> {
-        let pass = Pass { detections: detections.to_vec(), fast: detections.len(), scene: true };
+        let pass = Pass { detections: detections.to_vec(), fast: detections.len(), scene: true, ..Default::default() };
         let obs = self.associate(t_s, &pass);
         let probs: Vec<Probs> = obs.iter().map(|o| probs_of(&o.detection)).collect();
         self.smooth(t_s, obs, Some(&probs))
@@ -390,6 +513,7 @@ pub fn smoothing_weight(dt: f64, tau: f64) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn det(x: f32, y: f32, w: f32) -> Detection {
         scored(x, y, w, 0.9)
@@ -505,11 +629,11 @@ mod tests {
         let mut tr = Tracker::new(TrackerConfig::default());
         let small = det(500.0, 300.0, 30.0);
         let scene = |t: &mut Tracker, ts: f64, dets: Vec<Detection>| {
-            let obs = t.associate(ts, &Pass { detections: dets, fast: 0, scene: true });
+            let obs = t.associate(ts, &Pass { detections: dets, fast: 0, scene: true, ..Default::default() });
             obs.iter().map(|o| (o.id, o.predicted)).collect::<Vec<_>>()
         };
         let fast = |t: &mut Tracker, ts: f64| {
-            let obs = t.associate(ts, &Pass { detections: Vec::new(), fast: 0, scene: false });
+            let obs = t.associate(ts, &Pass { detections: Vec::new(), fast: 0, scene: false, ..Default::default() });
             obs.iter().map(|o| (o.id, o.predicted)).collect::<Vec<_>>()
         };
         assert!(scene(&mut tr, 0.0, vec![small.clone()]).is_empty());
@@ -525,20 +649,130 @@ mod tests {
         assert!(fast(&mut tr, 0.533).is_empty());
     }
 
+    /// One frame with a region pass: `scene` detections (a scene pass when `Some`), then the region pass
+    /// finds `found` around whatever the tracker asks it to look at. Returns (id, predicted) per person.
+    fn with_regions(tr: &mut Tracker, ts: f64, scene: Option<Vec<Detection>>, found: &[Detection]) -> Vec<(u64, bool)> {
+        tr.set_regions(true);
+        let mut pass = Pass { scene: scene.is_some(), detections: scene.unwrap_or_default(), ..Default::default() };
+        let targets = tr.region_targets(ts, &pass);
+        for t in &targets {
+            if let Some(d) = found.iter().find(|d| same_face(&d.bbox, &t.bbox)) {
+                pass.detections.push(d.clone());
+            }
+        }
+        pass.looked = targets.iter().map(|t| t.key).collect();
+        tr.associate(ts, &pass).iter().map(|o| (o.id, o.predicted)).collect()
+    }
+
+    #[test]
+    fn a_region_pass_observes_a_moving_small_face_in_every_frame_under_one_id() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        // A 30-px face a scene pass finds once, then only the region pass sees, moving 3 px per frame
+        // (90 px/s, a head turning and a body swaying in a gallery tile) for 5 s without another scene pass.
+        let at = |k: u32| det(500.0 + 3.0 * k as f32, 300.0, 30.0);
+        assert!(with_regions(&mut tr, 0.0, Some(vec![at(0)]), &[]).is_empty());
+        assert!(!tr.wants_scene(), "the region pass confirms a new face: no scene pass on every frame");
+        assert!(with_regions(&mut tr, 1.0 / 15.0, None, &[at(1)]).is_empty());
+        let mut observed = 0;
+        for k in 2..75 {
+            let ts = k as f64 / 15.0;
+            let out = with_regions(&mut tr, ts, None, &[at(k)]);
+            assert_eq!(out.len(), 1, "frame {k}: the person has a box");
+            assert_eq!(out[0].0, 1);
+            observed += usize::from(!out[0].1);
+            // Between looks the box is predicted from the motion: a pixel or two off at most.
+            let b = tr.tracks[0].predicted(ts).bbox;
+            assert!((b.x - at(k).bbox.x).abs() < 3.0, "frame {k}: predicted x {} vs {}", b.x, at(k).bbox.x);
+        }
+        assert_eq!(observed, 73, "one face is within the region budget: observed in every frame");
+        assert_eq!(tr.persons(), 1);
+    }
+
+    #[test]
+    fn over_the_region_budget_every_face_is_looked_for_in_turn() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        // A 5x5 gallery: 25 faces, a budget of 12 looks per frame.
+        let faces: Vec<Detection> =
+            (0..25).map(|i| det(40.0 + 380.0 * (i % 5) as f32, 30.0 + 210.0 * (i / 5) as f32, 50.0)).collect();
+        with_regions(&mut tr, 0.0, Some(faces.clone()), &[]);
+        let mut last_seen: HashMap<u64, usize> = HashMap::new();
+        for k in 1..60 {
+            let ts = k as f64 / 15.0;
+            let pass = Pass::default();
+            let targets = tr.region_targets(ts, &pass);
+            assert!(targets.len() <= 12, "frame {k}: {} looks", targets.len());
+            let out = with_regions(&mut tr, ts, None, &faces);
+            // 25 new faces take a few frames to confirm at 12 looks per frame.
+            if k >= 8 {
+                assert_eq!(out.len(), 25, "frame {k}: every face has a box");
+                for (id, predicted) in out {
+                    if !predicted {
+                        last_seen.insert(id, k);
+                    }
+                    assert!(k - last_seen.get(&id).copied().unwrap_or(k) <= 3, "frame {k}: face {id} unobserved");
+                }
+            }
+        }
+        assert_eq!(tr.persons(), 25);
+    }
+
+    #[test]
+    fn a_scene_box_the_region_pass_does_not_confirm_never_becomes_a_person() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        // A false box on a poster: the scene pass sees it on each of its passes, BlazeFace around it never.
+        let poster = det(100.0, 100.0, 80.0);
+        for pass_no in 0..10 {
+            let t0 = pass_no as f64 * 0.5;
+            with_regions(&mut tr, t0, Some(vec![poster.clone()]), &[]);
+            for k in 1..7 {
+                assert!(with_regions(&mut tr, t0 + k as f64 / 15.0, None, &[]).is_empty());
+            }
+        }
+        assert_eq!(tr.persons(), 0);
+    }
+
+    #[test]
+    fn a_person_the_region_pass_loses_asks_for_a_scene_pass_that_ends_the_coasting() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let face = det(500.0, 300.0, 30.0);
+        with_regions(&mut tr, 0.0, Some(vec![face.clone()]), &[]);
+        for k in 1..15 {
+            with_regions(&mut tr, k as f64 / 15.0, None, &[face.clone()]);
+        }
+        // The tile goes black: coasted for a moment, then a scene pass is asked for and settles it.
+        let mut k = 15;
+        while !tr.wants_scene() {
+            assert_eq!(with_regions(&mut tr, k as f64 / 15.0, None, &[]), vec![(1, true)]);
+            k += 1;
+            assert!(k < 15 + 8, "no scene pass asked for after {} frames", k - 15);
+        }
+        assert!(with_regions(&mut tr, k as f64 / 15.0, Some(Vec::new()), &[]).is_empty());
+        assert!(with_regions(&mut tr, (k + 1) as f64 / 15.0, None, &[]).is_empty(), "not coasted after the miss");
+        // Back after 10 s at the same place: the old ID.
+        let t = 11.0;
+        with_regions(&mut tr, t, Some(vec![face.clone()]), &[]);
+        let mut out = Vec::new();
+        for j in 1..4 {
+            out = with_regions(&mut tr, t + j as f64 / 15.0, None, &[face.clone()]);
+        }
+        assert_eq!(out, vec![(1, false)]);
+        assert_eq!(tr.persons(), 1);
+    }
+
     #[test]
     fn a_face_the_fast_pass_loses_asks_for_a_scene_pass() {
         let mut tr = Tracker::new(TrackerConfig::default());
         for k in 0..4 {
             let d = vec![det(10.0, 10.0, 50.0)];
-            tr.associate(k as f64 / 30.0, &Pass { detections: d, fast: 1, scene: false });
+            tr.associate(k as f64 / 30.0, &Pass { detections: d, fast: 1, scene: false, ..Default::default() });
         }
         assert!(!tr.wants_scene());
-        assert!(tr.associate(4.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false }).is_empty());
+        assert!(tr.associate(4.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false, ..Default::default() }).is_empty());
         assert!(tr.wants_scene());
         // The scene pass does not find it either (the student left): no scene pass on every later frame.
-        tr.associate(5.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: true });
+        tr.associate(5.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: true, ..Default::default() });
         assert!(!tr.wants_scene());
-        tr.associate(6.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false });
+        tr.associate(6.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false, ..Default::default() });
         assert!(!tr.wants_scene(), "one scene pass per loss, not one per frame");
     }
 

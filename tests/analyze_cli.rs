@@ -28,6 +28,13 @@ fn assert_clear_failure(o: &Output, needle: &str) {
     assert!(err.to_lowercase().contains(&needle.to_lowercase()), "stderr should mention {needle:?}: {err}");
 }
 
+/// The absolute path of a program on PATH.
+fn which(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file()))
+        .unwrap_or_else(|| panic!("{program} not on PATH"))
+}
+
 fn ffmpeg_or_skip(test: &str) -> bool {
     let ok = Command::new("ffmpeg").arg("-version").output().is_ok_and(|o| o.status.success());
     if !ok {
@@ -383,13 +390,40 @@ fn ctrl_c_finishes_the_session_and_keeps_what_was_analysed() {
         .status()
         .unwrap();
     assert!(made.success());
-    let child = bin()
+    // A live source: the real ffmpeg, reading at the video's own pace (`-re`, as a camera or a stream delivers
+    // frames), put first on PATH. However fast the machine, the 120-s video cannot end before the Ctrl-C, which is
+    // sent once the session has recorded a few seconds (observed progress, not a sleep).
+    let bin_dir = tmp.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let real_ffmpeg = which("ffmpeg");
+    let wrapper = bin_dir.join("ffmpeg");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nexec '{}' -re \"$@\"\n", real_ffmpeg.display())).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut child = bin()
         .args(["analyze", "long.mp4", "--quiet", "--sessions", "s", "--detector", "blazeface"])
+        .env("PATH", path)
         .current_dir(tmp.path())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(100);
+    loop {
+        let recorded = std::fs::read_dir(tmp.path().join("s"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|d| std::fs::read_to_string(d.path().join("seconds.csv")).ok())
+            .map(|t| t.lines().count())
+            .max()
+            .unwrap_or(0);
+        if recorded > 3 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "analyze ended before any Ctrl-C");
+        assert!(std::time::Instant::now() < deadline, "no second recorded within 100 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
     let out = child.wait_with_output().unwrap();

@@ -44,7 +44,7 @@ fn scene_detector(choice: DetectorChoice) -> Option<SceneDetector> {
 
 /// Faces a photo's default detector reports (a still: scene pass, confident faces only).
 fn photo_faces(det: &mut SceneDetector, img: &image::RgbImage) -> Vec<Detection> {
-    let pass = det.detect(img, 0.0, true).expect("detect");
+    let pass = det.detect(img, 0.0, true, &[]).expect("detect");
     pass.detections.into_iter().filter(|d| d.score >= det.config().min_score).collect()
 }
 
@@ -136,6 +136,7 @@ fn compose_gallery(
     cols: u32,
     rows: u32,
     (w, h): (u32, u32),
+    fps: u32,
     seconds: u32,
     black: Option<(f64, f64)>,
 ) -> bool {
@@ -154,13 +155,13 @@ fn compose_gallery(
             _ => String::new(),
         };
         filter += &format!(
-            "[{i}:v]fps=15,scale={tw}:{th}:force_original_aspect_ratio=decrease,pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2,setsar=1{blackout}[v{i}];"
+            "[{i}:v]fps={fps},scale={tw}:{th}:force_original_aspect_ratio=decrease,pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2,setsar=1{blackout}[v{i}];"
         );
         layout.push(format!("{}_{}", (i % cols) * tw, (i / cols) * th));
     }
     let inputs: String = (0..cols * rows).map(|i| format!("[v{i}]")).collect();
     filter += &format!("{inputs}xstack=inputs={}:layout={}:fill=black[out]", cols * rows, layout.join("|"));
-    cmd.args(["-filter_complex", &filter, "-map", "[out]", "-t", &seconds.to_string(), "-r", "15"]);
+    cmd.args(["-filter_complex", &filter, "-map", "[out]", "-t", &seconds.to_string(), "-r", &fps.to_string()]);
     cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]).arg(out);
     match cmd.status() {
         Ok(s) if s.success() => true,
@@ -258,42 +259,66 @@ impl SceneRun {
     }
 }
 
+/// `scripts/track_metrics.py` on a run (IDF1, ID switches, IDs per person, share_away), as JSON.
+fn track_metrics(work: &Path, args: &[&str]) -> serde_json::Value {
+    let session =
+        std::fs::read_dir(work.join("sessions")).expect("sessions").flatten().next().expect("a session").path();
+    let out = Command::new("python3")
+        .arg(root().join("scripts/track_metrics.py"))
+        .arg(work.join("frames.csv"))
+        .args(args)
+        .arg("--seconds")
+        .arg(session.join("seconds.csv"))
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "track_metrics.py: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+/// Real webcam footage in call galleries nobody leaves — heads turning and moving in their tiles (the 2015
+/// clip), the lighting changing (the other) — at the sizes and frame rates of real calls: everyone found in
+/// nearly every frame, one ID each, nobody counted away.
 #[test]
-fn a_gallery_where_nobody_leaves_shows_everyone_once_and_nobody_away() {
-    let tmp = tempfile::tempdir().unwrap();
-    let video = tmp.path().join("gallery.mp4");
-    if !compose_gallery(&video, 3, 3, (1280, 720), 12, None) {
-        return;
+fn galleries_where_nobody_leaves_show_everyone_under_one_id_and_nobody_away() {
+    for (cols, rows, size, fps, seconds) in [(3, 3, (1280, 720), 15, 12), (5, 5, (1920, 1080), 10, 12)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let video = tmp.path().join("gallery.mp4");
+        if !compose_gallery(&video, cols, rows, size, fps, seconds, None) {
+            return;
+        }
+        let n = (cols * rows) as usize;
+        let run = analyze_scene(&video, tmp.path());
+        let (recall, dups, ids) = run.summary(n);
+        let grid = format!("{cols}x{rows}");
+        let m = track_metrics(tmp.path(), &["--grid", &grid, "--size", &format!("{}x{}", size.0, size.1), "--fps", &fps.to_string()]);
+        let away = m["mean_share_away"].as_f64().unwrap();
+        eprintln!("{grid} gallery {}x{} {fps} fps: recall {recall:.3}, {dups} duplicate boxes, {ids} IDs; {m}", size.0, size.1);
+        assert!(recall >= 0.95, "{grid}: recall {recall}");
+        assert_eq!(dups, 0, "{grid}: two boxes on one face");
+        assert!(ids as f64 <= 1.05 * n as f64, "{grid}: {ids} IDs for {n} people");
+        assert!(away <= 0.02, "{grid}: mean share_away {away} while nobody left");
+        assert_eq!(m["id_switches"], 0, "{grid}: an ID moved to another person");
+        assert!(m["idf1"].as_f64().unwrap() >= 0.95, "{grid}: IDF1 {}", m["idf1"]);
     }
-    let run = analyze_scene(&video, tmp.path());
-    let (recall, dups, ids) = run.summary(9);
-    let away: f32 = run.seconds.iter().map(|s| s.3).sum::<f32>() / run.seconds.len().max(1) as f32;
-    eprintln!(
-        "3x3 gallery, 9 faces: recall {recall:.3}, {dups} duplicate boxes, {ids} IDs, {} ID switches, mean share_away {away:.3}",
-        run.id_switches(3, 3, (1280, 720))
-    );
-    assert!(recall >= 0.95, "recall {recall}");
-    assert_eq!(dups, 0, "two boxes on one face");
-    assert_eq!(ids, 9, "one ID per person");
-    assert!(away < 0.05, "mean share_away {away} while nobody left");
-    assert_eq!(run.id_switches(3, 3, (1280, 720)), 0, "an ID moved to another person's tile");
 }
 
 #[test]
 fn a_student_who_leaves_for_ten_seconds_is_the_one_person_away_and_returns_under_the_same_id() {
     let tmp = tempfile::tempdir().unwrap();
     let video = tmp.path().join("gallery_leave.mp4");
-    if !compose_gallery(&video, 3, 3, (1280, 720), 20, Some((4.0, 14.0))) {
+    if !compose_gallery(&video, 3, 3, (1280, 720), 15, 20, Some((4.0, 14.0))) {
         return;
     }
     let run = analyze_scene(&video, tmp.path());
     let (_, dups, ids) = run.summary(9);
-    eprintln!("3x3 gallery, tile 0 black 4–14 s: {dups} duplicate boxes, {ids} IDs");
+    let m = track_metrics(tmp.path(), &["--grid", "3x3", "--size", "1280x720", "--absent", "0:4-14"]);
+    eprintln!("3x3 gallery, tile 0 black 4–14 s: {dups} duplicate boxes, {ids} IDs; {m}");
     for (second, present, lost, away) in &run.seconds {
         eprintln!("  second {second}: present {present}, lost {lost}, share_away {away:.3}");
     }
     assert_eq!(ids, 9, "the returning student keeps the old ID");
     assert_eq!(dups, 0);
+    assert_eq!(m["id_switches"], 0, "the returning student's ID went to someone else");
     assert_eq!(run.id_switches(3, 3, (1280, 720)), 0, "the returning student's ID went to someone else");
     for &(second, present, lost, _) in &run.seconds {
         if (7..=13).contains(&second) {
@@ -303,6 +328,35 @@ fn a_student_who_leaves_for_ten_seconds_is_the_one_person_away_and_returns_under
             assert_eq!((present, lost), (9, 0), "second {second}: everyone present");
         }
     }
+    // share_away against the truth, second by second: 1/9 while the tile is black (after the 2 s a person
+    // must be unseen to count as away), 0 otherwise; the edges (a second either side) are not scored.
+    let mut worst: f32 = 0.0;
+    for &(second, _, _, away) in &run.seconds {
+        let truth = match second {
+            7..=13 => 1.0 / 9.0,
+            0..=3 | 16.. => 0.0,
+            _ => continue,
+        };
+        worst = worst.max((away - truth).abs());
+    }
+    assert!(worst <= 0.02, "share_away differs from the truth by up to {worst}");
+}
+
+/// The real room clip: three people, two standing and walking about, one seated, heads turning, one
+/// leaving the frame's edge. Boxes and identities hand-checked on every 5th frame (tests/data/, made as
+/// that file's header says). At most 4 IDs in all, IDF1 >= 0.9.
+#[test]
+fn three_people_walking_in_a_room_keep_their_ids() {
+    let Some(dir) = real_faces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = analyze_scene(&dir.join("openface_multi_face.avi"), tmp.path());
+    let labels = root().join("tests/data/multi_face_labels.csv");
+    let m = track_metrics(tmp.path(), &["--labels", labels.to_str().unwrap()]);
+    eprintln!("room clip: {m}");
+    let ids: HashSet<u64> = run.rows.iter().map(|r| r.1).collect();
+    assert!(ids.len() <= 4, "{} IDs for 3 people", ids.len());
+    assert!(m["idf1"].as_f64().unwrap() >= 0.9, "IDF1 {}", m["idf1"]);
+    assert!(m["recall"].as_f64().unwrap() >= 0.9, "recall {}", m["recall"]);
 }
 
 /// A folder of images is independent photos by default (each face its own person), or the frames of one

@@ -87,11 +87,14 @@ pub fn decode(m: &Maps, min_score: f32) -> Vec<Detection> {
                 x: x0 + m.landmarks[(2 * k + 1) * plane + i] * w,
                 y: y0 + m.landmarks[2 * k * plane + i] * h,
             };
-            out.push(Detection {
+            let d = Detection {
                 bbox: BBox { x: x0, y: y0, w, h },
                 score: s,
                 keypoints: six_keypoints([lm(0), lm(1), lm(2), lm(3), lm(4)]),
-            });
+            };
+            if d.is_finite() {
+                out.push(d);
+            }
         }
     }
     out
@@ -275,6 +278,27 @@ impl CenterFace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decode_drops_non_finite_maps() {
+        let (fw, fh) = (3, 3);
+        let plane = fw * fh;
+        for (map, value) in [("heat", f32::NAN), ("scale", f32::INFINITY), ("offset", f32::NAN), ("landmarks", f32::NAN)] {
+            let mut heat = vec![0.0; plane];
+            heat[4] = 0.9;
+            let mut scale = vec![0.0; 2 * plane];
+            let mut offset = vec![0.0; 2 * plane];
+            let mut lm = vec![0.0; 10 * plane];
+            match map {
+                "heat" => heat[4] = value,
+                "scale" => scale[4] = value,
+                "offset" => offset[plane + 4] = value,
+                _ => lm[3 * plane + 4] = value,
+            }
+            let m = Maps { heat: &heat, scale: &scale, offset: &offset, landmarks: &lm, fw, fh };
+            assert!(decode(&m, 0.5).is_empty(), "{map} = {value}");
+        }
+    }
 
     #[test]
     fn decode_keeps_one_peak_per_face_and_places_box_and_landmarks() {

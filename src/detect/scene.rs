@@ -83,6 +83,9 @@ pub struct Pass {
     pub fast: usize,
     /// Whether a scene-wide pass looked at this frame (a face it did not find is really missing).
     pub scene: bool,
+    /// Tracks (their keys, [`crate::track::RegionTarget`]) the region pass looked for in this frame; what
+    /// it found is at the end of `detections`.
+    pub looked: Vec<u64>,
 }
 
 /// The detectors behind a [`DetectorChoice`], and the schedule of scene passes.
@@ -134,8 +137,15 @@ impl SceneDetector {
     }
 
     /// Finds the faces of the frame at `t_s`. `want_scene` asks for a scene pass now (a face seen once
-    /// awaits confirmation; a still image).
-    pub fn detect(&mut self, frame: &RgbImage, t_s: f64, want_scene: bool) -> Result<Pass, ModelError> {
+    /// awaits confirmation; a still image). `known`: where the faces already followed are (predicted
+    /// boxes); a scene pass that finds only those lets the interval grow.
+    pub fn detect(
+        &mut self,
+        frame: &RgbImage,
+        t_s: f64,
+        want_scene: bool,
+        known: &[crate::geometry::BBox],
+    ) -> Result<Pass, ModelError> {
         let mut fast = match self.choice {
             DetectorChoice::Centerface => Vec::new(),
             _ => self.blazeface.detect(frame)?,
@@ -157,21 +167,56 @@ impl SceneDetector {
         };
         let Some(cf) = self.centerface.as_mut().filter(|_| scene_due) else {
             let n = fast.len();
-            return Ok(Pass { detections: fast, fast: n, scene: self.choice != DetectorChoice::Auto });
+            return Ok(Pass { detections: fast, fast: n, scene: self.choice != DetectorChoice::Auto, looked: Vec::new() });
         };
         let found = cf.detect(frame, self.cfg.max_side, self.cfg.low_score)?;
         self.scene_passes += 1;
         let (fast, extra) = merge_passes(fast, suppress_same_faces(found), self.cfg.min_score);
         let fast_n = fast.len();
         if self.choice == DetectorChoice::Auto {
-            let new_faces = extra.iter().any(|d| d.score >= self.cfg.min_score);
+            let new_faces =
+                extra.iter().any(|d| d.score >= self.cfg.min_score && !known.iter().any(|k| same_face(k, &d.bbox)));
             self.interval_s =
                 if new_faces { self.cfg.min_interval_s } else { (self.interval_s * 2.0).min(self.cfg.max_interval_s) };
             self.next_scene_s = Some(t_s + self.interval_s);
         }
         let mut detections = fast;
         detections.extend(extra);
-        Ok(Pass { detections, fast: fast_n, scene: true })
+        Ok(Pass { detections, fast: fast_n, scene: true, looked: Vec::new() })
+    }
+}
+
+/// The region pass looks at a square this many times a face's side around its predicted box: the face
+/// fills about 40 % of BlazeFace's input, as a face near a webcam does.
+pub const REGION_CONTEXT: f32 = 2.5;
+
+impl SceneDetector {
+    /// Whether this choice runs the region pass: `auto`, whose scene passes are seconds apart.
+    pub fn uses_regions(&self) -> bool {
+        self.choice == DetectorChoice::Auto
+    }
+
+    /// The region pass: BlazeFace on a region around each target (a track's predicted box), so every
+    /// known face — the small ones only scene passes find included — is observed in every frame. The
+    /// faces found are appended to `pass` (one box per face), the targets recorded in `pass.looked`.
+    pub fn detect_regions(
+        &mut self,
+        frame: &RgbImage,
+        targets: &[crate::track::RegionTarget],
+        pass: &mut Pass,
+    ) -> Result<(), ModelError> {
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let boxes: Vec<crate::geometry::BBox> = targets.iter().map(|t| t.bbox).collect();
+        let found = self.blazeface.detect_around(frame, &boxes, REGION_CONTEXT)?;
+        for d in suppress_same_faces(found.into_iter().flatten().collect()) {
+            if !pass.detections.iter().any(|k| same_face(&k.bbox, &d.bbox)) {
+                pass.detections.push(d);
+            }
+        }
+        pass.looked.extend(targets.iter().map(|t| t.key));
+        Ok(())
     }
 }
 
