@@ -53,8 +53,8 @@ pub struct TrackerConfig {
     /// detectors missed it for a few frames.
     pub gap_widths_per_s: f32,
     /// With a region pass (the `auto` detector), a box of the fast whole-frame pass starts a track only from
-    /// this score (lower, it only continues a person): the scene pass finds every face anyway, and the fast
-    /// pass's weak large boxes are things like a mug with a printed face held at the chest.
+    /// this score, or when the scene pass of that frame found the same face (lower, it only continues a
+    /// track): the fast pass's weak large boxes are things like a mug with a printed face held at the chest.
     pub fast_start_score: f32,
     /// A person unseen for longer than `region_window_s` (and at most `reid_within_s`) is still looked for
     /// where they were last seen, this often (a student who steps away and comes back).
@@ -305,11 +305,17 @@ impl Tracker {
         let dets = &pass.detections;
         let predicted: Vec<Detection> = self.tracks.iter().map(|t| t.predicted(t_s)).collect();
         let recent: Vec<bool> = self.tracks.iter().map(|t| t_s - t.last_seen_s <= cfg.grace_s).collect();
-        let high: Vec<bool> = dets
-            .iter()
-            .enumerate()
-            .map(|(i, d)| d.score >= if self.regions && i < pass.fast { cfg.fast_start_score } else { cfg.high_score })
-            .collect();
+        let high: Vec<bool> = dets.iter().map(|d| d.score >= cfg.high_score).collect();
+        // Which confident boxes may start a track: with a region pass, a fast box needs a high score or the
+        // scene pass's agreement.
+        let regions = self.regions;
+        let can_start = |di: usize| {
+            high[di]
+                && (!regions
+                    || di >= pass.fast
+                    || dets[di].score >= cfg.fast_start_score
+                    || pass.corroborated.get(di).copied().unwrap_or(false))
+        };
         let mut track_of_det: Vec<Option<usize>> = vec![None; dets.len()];
         let mut track_used = vec![false; self.tracks.len()];
 
@@ -379,7 +385,7 @@ impl Tracker {
                     t.region_missed_since = None;
                 }
                 // A second box on a person already placed in this frame is not a new person.
-                None if high[di]
+                None if can_start(di)
                     && !self.tracks.iter().zip(&predicted).enumerate().any(|(ti, (t, p))| {
                         let b = if track_used[ti] { &t.det.bbox } else { &p.bbox };
                         t.confirmed() && (track_used[ti] || recent[ti]) && same_face(b, &d.bbox)
@@ -714,6 +720,36 @@ mod tests {
             }
         }
         assert_eq!(tr.persons(), 25);
+    }
+
+    #[test]
+    fn a_weak_fast_box_the_scene_pass_does_not_see_never_becomes_a_person() {
+        // A mug with a printed face at someone's chest: the fast pass scores it 0.5–0.77, CenterFace never.
+        let mug = scored(20.0, 136.0, 140.0, 0.7);
+        let fast_only = |corroborated: bool, scene: bool| Pass {
+            detections: vec![mug.clone()],
+            fast: 1,
+            scene,
+            corroborated: vec![corroborated],
+            ..Default::default()
+        };
+        let mut tr = Tracker::new(TrackerConfig::default());
+        tr.set_regions(true);
+        tr.associate(0.0, &fast_only(false, true));
+        for k in 1..30 {
+            assert!(tr.associate(k as f64 / 30.0, &fast_only(false, false)).is_empty());
+        }
+        assert_eq!(tr.persons(), 0);
+        // A real face the fast pass scores as weakly, which the scene pass also finds: a person.
+        let mut tr = Tracker::new(TrackerConfig::default());
+        tr.set_regions(true);
+        tr.associate(0.0, &fast_only(true, true));
+        let mut out = Vec::new();
+        for k in 1..5 {
+            out = tr.associate(k as f64 / 30.0, &fast_only(false, false));
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(tr.persons(), 1);
     }
 
     #[test]

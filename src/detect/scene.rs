@@ -86,6 +86,8 @@ pub struct Pass {
     /// Tracks (their keys, [`crate::track::RegionTarget`]) the region pass looked for in this frame; what
     /// it found is at the end of `detections`.
     pub looked: Vec<u64>,
+    /// Per fast box (`detections[..fast]`): the scene pass of this frame found the same face too.
+    pub corroborated: Vec<bool>,
 }
 
 /// The detectors behind a [`DetectorChoice`], and the schedule of scene passes.
@@ -167,11 +169,14 @@ impl SceneDetector {
         };
         let Some(cf) = self.centerface.as_mut().filter(|_| scene_due) else {
             let n = fast.len();
-            return Ok(Pass { detections: fast, fast: n, scene: self.choice != DetectorChoice::Auto, looked: Vec::new() });
+            return Ok(Pass { detections: fast, fast: n, scene: self.choice != DetectorChoice::Auto, looked: Vec::new(), corroborated: Vec::new() });
         };
         let found = cf.detect(frame, self.cfg.max_side, self.cfg.low_score)?;
         self.scene_passes += 1;
-        let (fast, extra) = merge_passes(fast, suppress_same_faces(found), self.cfg.min_score);
+        let scene_boxes = suppress_same_faces(found);
+        let (fast, extra) = merge_passes(fast, scene_boxes.clone(), self.cfg.min_score);
+        let corroborated =
+            fast.iter().map(|f| scene_boxes.iter().any(|d| same_face(&f.bbox, &d.bbox))).collect();
         let fast_n = fast.len();
         if self.choice == DetectorChoice::Auto {
             let new_faces =
@@ -182,7 +187,7 @@ impl SceneDetector {
         }
         let mut detections = fast;
         detections.extend(extra);
-        Ok(Pass { detections, fast: fast_n, scene: true, looked: Vec::new() })
+        Ok(Pass { detections, fast: fast_n, scene: true, looked: Vec::new(), corroborated })
     }
 }
 
