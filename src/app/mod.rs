@@ -113,6 +113,12 @@ impl WindowOptions {
     }
 }
 
+/// What to check when no window can be opened.
+#[cfg(windows)]
+pub(crate) const NO_WINDOW_HINT: &str = "the graphics driver must offer OpenGL 2.0 or newer: update it";
+#[cfg(not(windows))]
+pub(crate) const NO_WINDOW_HINT: &str = "is there a display? try `xvfb-run -a` on a headless machine";
+
 /// Opens the window and runs until it is closed. Errors only when no window can be created
 /// (no display); missing models, cameras or files are shown inside the window.
 pub fn run_window(opts: WindowOptions) -> anyhow::Result<()> {
@@ -135,9 +141,7 @@ pub fn run_window(opts: WindowOptions) -> anyhow::Result<()> {
             Ok(Box::new(EmotionApp::new(cc, opts)) as Box<dyn eframe::App>)
         }),
     )
-    .map_err(|e| {
-        anyhow::anyhow!("could not open the window: {e} (is there a display? try `xvfb-run -a` on a headless machine)")
-    })
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e} ({NO_WINDOW_HINT})"))
 }
 
 /// The first source to open: the video if given, else the screen or camera asked for, else the source
