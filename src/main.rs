@@ -253,10 +253,30 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
+            show_error_without_console(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }
 }
+
+/// emotion-monitor.exe on Windows has no console, so an error that ends it (no window could be opened) would
+/// vanish: it is shown in a message box instead. With a console (emotion-monitor-cli.exe) stderr is enough.
+#[cfg(windows)]
+fn show_error_without_console(message: &str) {
+    use windows_sys::Win32::System::Console::GetConsoleWindow;
+    use windows_sys::Win32::UI::WindowsAndMessaging::{MB_ICONERROR, MB_OK, MessageBoxW};
+    let wide = |s: &str| s.encode_utf16().chain([0]).collect::<Vec<u16>>();
+    let (text, caption) = (wide(message), wide("emotion-monitor"));
+    // SAFETY: plain Win32 calls; the NUL-terminated UTF-16 strings outlive them.
+    unsafe {
+        if GetConsoleWindow().is_null() {
+            MessageBoxW(std::ptr::null_mut(), text.as_ptr(), caption.as_ptr(), MB_OK | MB_ICONERROR);
+        }
+    }
+}
+
+#[cfg(not(windows))]
+fn show_error_without_console(_message: &str) {}
 
 /// `models/` next to the executable, when it holds the emotion model (an installed or unzipped copy).
 fn models_beside_executable() -> Option<PathBuf> {
