@@ -230,7 +230,9 @@ impl Pipeline {
         if self.stills {
             self.tracker.forget_tracks();
         }
-        let regions = self.detector.uses_regions() && !self.stills;
+        // Photos too: their tracks are forgotten every frame (no region to look at), but the tracker's rule for
+        // weak fast-pass boxes (the scene pass must agree) holds for them as well.
+        let regions = self.detector.uses_regions();
         self.tracker.set_regions(regions);
         let want_scene = self.stills || self.tracker.wants_scene();
         let known = if regions { self.tracker.known_boxes(frame.timestamp_s) } else { Vec::new() };

@@ -359,6 +359,102 @@ fn three_people_walking_in_a_room_keep_their_ids() {
     assert!(m["recall"].as_f64().unwrap() >= 0.9, "recall {}", m["recall"]);
 }
 
+/// The group photos through the whole app (`analyze photo.jpg`, tracker rules included): one row per face.
+#[test]
+fn group_photos_through_the_app_give_one_row_per_face() {
+    let Some(dir) = real_faces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, truth) in PHOTOS {
+        let csv = tmp.path().join(format!("{name}.csv"));
+        let o = Command::new(env!("CARGO_BIN_EXE_emotion-monitor"))
+            .args(["--device", "cpu", "analyze"])
+            .arg(dir.join(name))
+            .args(["--quiet", "--no-session", "--attention-only", "--csv"])
+            .arg(&csv)
+            .output()
+            .expect("run");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let rows = std::fs::read_to_string(&csv).unwrap().lines().count() - 1;
+        assert_eq!(rows, truth, "{name}");
+    }
+}
+
+/// No face where there is none: 100 face-free frames cut from the real room clip (the whiteboard and its
+/// checkerboard, shelves, the desk, the people's bodies and the mug with a printed face — every region at
+/// least half a face away from every labelled face), enlarged to 640x480, analysed as photos by the default
+/// detector: not one box.
+#[test]
+fn face_free_frames_of_a_real_room_give_no_box() {
+    let Some(dir) = real_faces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let frames = tmp.path().join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(dir.join("openface_multi_face.avi"))
+        .args(["-vf", "select=not(mod(n\\,5))", "-vsync", "0", "-start_number", "0"])
+        .arg(frames.join("%04d.png"))
+        .status();
+    match ok {
+        Ok(s) if s.success() => {}
+        other => {
+            skip(&format!("ffmpeg could not extract frames: {other:?}"));
+            return;
+        }
+    }
+    let mut faces: HashMap<u64, Vec<BBox>> = HashMap::new();
+    let mut rdr = csv::Reader::from_path(root().join("tests/data/multi_face_labels.csv")).unwrap();
+    for r in rdr.records().map(|r| r.unwrap()) {
+        let v = |i: usize| r[i].parse::<f32>().unwrap();
+        faces.entry(r[0].parse().unwrap()).or_default().push(BBox { x: v(2), y: v(3), w: v(4), h: v(5) });
+    }
+    let out = tmp.path().join("free");
+    std::fs::create_dir_all(&out).unwrap();
+    // A 3x3 grid of 213x160 regions; each frame gives one clear region, a different one from frame to frame.
+    let candidates: Vec<(u32, u32)> = (0..9).map(|i| (213 * (i % 3), 160 * (i / 3))).collect();
+    let mut written = 0;
+    let mut labelled: Vec<u64> = faces.keys().copied().collect();
+    labelled.sort();
+    for f in labelled {
+        let img = image::open(frames.join(format!("{:04}.png", f / 5))).unwrap().into_rgb8();
+        let start = (f / 5) as usize;
+        let clear = (0..candidates.len()).map(|k| candidates[(start + k) % candidates.len()]).find(|&(x, y)| {
+            let region = BBox { x: x as f32, y: y as f32, w: 213.0, h: 160.0 };
+            faces[&f].iter().all(|b| {
+                let m = 0.5 * b.w.max(b.h);
+                let grown = BBox { x: b.x - m, y: b.y - m, w: b.w + 2.0 * m, h: b.h + 2.0 * m };
+                grown.iou(&region) == 0.0
+            })
+        });
+        if let Some((x, y)) = clear {
+            let crop = image::imageops::crop_imm(&img, x, y, 213, 160).to_image();
+            let big = image::imageops::resize(&crop, 640, 480, image::imageops::FilterType::Triangle);
+            big.save(out.join(format!("{f:04}_{x}_{y}.png"))).unwrap();
+            written += 1;
+            if written == 100 {
+                break;
+            }
+        }
+    }
+    assert_eq!(written, 100, "face-free regions found in only {written} frames");
+    let o = Command::new(env!("CARGO_BIN_EXE_emotion-monitor"))
+        .args(["--device", "cpu", "analyze"])
+        .arg(&out)
+        .args(["--quiet", "--no-session", "--attention-only", "--csv"])
+        .arg(tmp.path().join("free.csv"))
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: Vec<String> = std::fs::read_to_string(tmp.path().join("free.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').take(9).collect::<Vec<_>>().join(","))
+        .collect();
+    eprintln!("100 face-free frames: {} boxes {rows:?}", rows.len());
+    assert!(rows.is_empty(), "false boxes on face-free frames: {rows:?}");
+}
+
 /// A folder of images is independent photos by default (each face its own person), or the frames of one
 /// video with `--sequence FPS` (one person followed across them).
 #[test]
