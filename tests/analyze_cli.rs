@@ -237,6 +237,52 @@ fn gray_png(tmp: &Path) -> PathBuf {
     p
 }
 
+/// A face detector whose boxes come out NaN (a broken model, a decoder glitch) with confident scores: the
+/// NaN boxes are dropped where they are decoded and `analyze` finishes the clip with no face, instead of
+/// looping forever in the suppression of overlapping boxes (as it did before). A hang fails the test after
+/// two minutes — a hang check, not a speed check.
+#[test]
+fn a_detector_that_outputs_nan_ends_analyze_with_no_face() {
+    if !ffmpeg_or_skip("NaN detector") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("clip.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "3"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let models = with_emotion_model(tmp.path(), &models_dir().join("mycnn.onnx"));
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    std::fs::copy(fixtures.join("detector_nan.onnx"), models.join("blazeface_short.onnx")).unwrap();
+    for detector in ["blazeface", "auto"] {
+        let mut child = bin()
+            .args(["analyze", "clip.mp4", "--quiet", "--no-session", "--csv", "o.csv", "--detector", detector])
+            .arg("--models")
+            .arg(&models)
+            .current_dir(tmp.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("--detector {detector}: analyze with a NaN detector did not end");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "--detector {detector}: {err}");
+        let rows = std::fs::read_to_string(tmp.path().join("o.csv")).unwrap().lines().count();
+        assert_eq!(rows, 1, "--detector {detector}: only the header, no face from NaN boxes");
+    }
+}
+
 #[test]
 fn emotion_model_of_the_wrong_shape_is_refused_with_the_expected_contract() {
     let tmp = tempfile::tempdir().unwrap();
