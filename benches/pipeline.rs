@@ -147,6 +147,35 @@ fn benches(c: &mut Criterion) {
     }
     g.finish();
 
+    // Region pass: BlazeFace around known faces' predicted boxes (what `auto` runs on every frame between
+    // scene passes), for one face and for the 12 a frame's budget allows (a gallery: 60-px faces in 1080p).
+    let mut gallery = RgbImage::from_pixel(1920, 1080, image::Rgb([110, 114, 104]));
+    let mut boxes = Vec::new();
+    for i in 0..12u32 {
+        let small = image::imageops::resize(&frame, 320, 240, image::imageops::FilterType::Triangle);
+        let (x, y) = (40 + 380 * (i % 5), 30 + 260 * (i / 5));
+        image::imageops::overlay(&mut gallery, &small, x as i64, y as i64);
+        let d = &dets[0].bbox;
+        boxes.push(emotion_monitor::geometry::BBox {
+            x: x as f32 + d.x / 2.0,
+            y: y as f32 + d.y / 2.0,
+            w: d.w / 2.0,
+            h: d.h / 2.0,
+        });
+    }
+    let context = emotion_monitor::detect::scene::REGION_CONTEXT;
+    let found = detector.detect_around(&gallery, &boxes, context).expect("region pass");
+    assert!(found.iter().all(Option::is_some), "the region pass must find every benchmark face");
+    let mut g = c.benchmark_group("region");
+    g.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    for n in [1usize, 12] {
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("faces", n), &boxes[..n], |b, bx| {
+            b.iter(|| detector.detect_around(&gallery, bx, context).expect("region pass"))
+        });
+    }
+    g.finish();
+
     // Crop: one face from the grey frame.
     let gray = image::imageops::grayscale(&frame);
     let mut g = c.benchmark_group("crop");
