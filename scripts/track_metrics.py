@@ -107,12 +107,14 @@ def match_labels(pred, labels_path, every):
     return out, unmatched
 
 
-def match_grid(pred, cols, rows, size, absent, fps):
+def match_grid(pred, cols, rows, size, absent, fps, analysed_only=False):
     w, h = size
     tw, th = w / cols, h / rows
     last = max(pred) if pred else 0
     out, unmatched = {}, 0
     for fr in range(last + 1):
+        if analysed_only and fr not in pred:
+            continue
         t = fr / fps
         present = [i for i in range(cols * rows) if not any(a == i and lo - 0.5 <= t <= hi + 0.5 for a, lo, hi in absent)]
         strict_absent = {i for i in range(cols * rows) if any(a == i and lo + 0.5 <= t <= hi - 0.5 for a, lo, hi in absent)}
@@ -183,6 +185,8 @@ def main(argv=None):
     ap.add_argument("--absent", action="append", default=[], help="TILE:FROM-TO (seconds)")
     ap.add_argument("--fps", type=float, default=15.0)
     ap.add_argument("--seconds")
+    ap.add_argument("--analysed-only", action="store_true",
+                    help="score only frames with at least one row (the live window skips frames when busy)")
     a = ap.parse_args(argv)
     pred = read_predictions(a.frames_csv)
     if a.labels:
@@ -195,7 +199,7 @@ def main(argv=None):
             tile, span = spec.split(":")
             lo, hi = span.split("-")
             absent.append((int(tile), float(lo), float(hi)))
-        matched, unmatched = match_grid(pred, cols, rows, size, absent, a.fps)
+        matched, unmatched = match_grid(pred, cols, rows, size, absent, a.fps, a.analysed_only)
     else:
         ap.error("give --labels, or --grid and --size")
     out = metrics(matched, unmatched)
