@@ -5,7 +5,7 @@
 //! connection on its own thread (`class`) and hands [`ClassEvent`]s to the window or the headless
 //! recorder ([`ClassRecorder`]), which saves the class session like a local one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +32,10 @@ pub const LATE_S: i64 = 10;
 pub const GRACE_S: i64 = 2;
 /// A student silent this long counts as gone.
 pub const SILENT_S: f64 = 10.0;
+/// How far behind a student's newest second its seconds are remembered to drop repeats: a student
+/// sends again at most its ring ([`super::student::RING_SECONDS`]); a second further back than this
+/// was taken already (or is too old to be anything but a repeat) and is dropped as one.
+pub const DEDUP_WINDOW_S: i64 = super::student::RING_SECONDS as i64 + 60;
 /// The class file beside the usual session files: students' rows and class rows.
 pub const CLASS_FILE: &str = "class.csv";
 
@@ -68,8 +72,8 @@ pub struct ClassAggregator {
     students: HashMap<String, Student>,
     /// Open seconds: t → (student → message).
     open: BTreeMap<i64, HashMap<String, SecondMessage>>,
-    /// (student, t) already taken: a repeat is dropped.
-    seen: HashSet<(String, i64)>,
+    /// Each student's seconds taken within [`DEDUP_WINDOW_S`] of its newest: a repeat is dropped.
+    seen: HashMap<String, BTreeSet<i64>>,
     /// Everything up to (excluding) this second is closed.
     closed_until: Option<i64>,
     /// Seconds that arrived after their class second had closed (kept in the student rows).
@@ -83,7 +87,7 @@ impl ClassAggregator {
             k: k.max(1),
             students: HashMap::new(),
             open: BTreeMap::new(),
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             closed_until: None,
             late: 0,
             duplicates: 0,
@@ -121,14 +125,21 @@ impl ClassAggregator {
         s.last_heard = now;
     }
 
-    /// Takes one student's second; `false` for a repeat (already taken).
+    /// Takes one student's second; `false` for a repeat (already taken, or older than the window).
     pub fn add(&mut self, pseudonym: &str, m: SecondMessage, now: f64) -> bool {
-        if !self.seen.insert((pseudonym.to_string(), m.t)) {
+        let newest = self.students.get(pseudonym).map_or(m.t, |s| s.watermark.max(m.t));
+        let oldest_kept = newest.saturating_sub(DEDUP_WINDOW_S);
+        let seen = self.seen.entry(pseudonym.to_string()).or_default();
+        if m.t < oldest_kept || !seen.insert(m.t) {
             self.duplicates += 1;
             return false;
         }
+        // Bounded: a student's set never holds more than the window.
+        while seen.first().is_some_and(|&t| t < oldest_kept) {
+            seen.pop_first();
+        }
         let s = self.student(pseudonym, now);
-        s.watermark = s.watermark.max(m.t);
+        s.watermark = newest;
         s.last_heard = now;
         s.seconds += 1;
         if matches!(s.status, StudentStatus::Gone | StudentStatus::Left) {
@@ -672,5 +683,44 @@ mod tests {
         assert_eq!(a.close_due(1000.0, false, false).iter().map(|c| c.t).collect::<Vec<_>>(), vec![101]);
         assert!(a.close_due(150.0 + 1.0 + LATE_S as f64 - 1.0, true, false).is_empty());
         assert_eq!(a.close_due(150.0 + 1.0 + LATE_S as f64, true, false).len(), 1);
+    }
+
+    #[test]
+    fn two_hundred_students_for_thirty_minutes_keep_the_memory_flat() {
+        let mut a = ClassAggregator::new(DEFAULT_MIN_STUDENTS);
+        let students: Vec<String> = (0..200).map(|i| format!("S-{i:05}")).collect();
+        let t0 = 1_700_000_000i64;
+        let mut remembered = Vec::new();
+        let mut repeats = 0;
+        for minute in 0..30 {
+            for s in 0..60 {
+                let t = t0 + minute * 60 + s;
+                let now = t as f64 + 1.2;
+                for who in &students {
+                    assert!(a.add(who, msg(t, 0.5), now));
+                }
+                // Every five minutes the teacher says hello: every student sends its whole ring again.
+                if s == 0 && minute % 5 == 4 {
+                    for who in &students {
+                        let ring = (t - super::super::student::RING_SECONDS as i64 + 1).max(t0)..=t;
+                        for old in ring {
+                            assert!(!a.add(who, msg(old, 0.9), now), "a resent second is a repeat");
+                            repeats += 1;
+                        }
+                    }
+                }
+                // Nobody is past the newest second yet: it closes by the clock, LATE_S later.
+                assert!(a.close_due(now, true, false).len() <= 1);
+            }
+            let kept: usize = a.seen.values().map(BTreeSet::len).sum();
+            remembered.push((kept, a.seen.len(), a.open.len(), a.students.len()));
+        }
+        assert_eq!(a.duplicates, repeats);
+        assert_eq!(a.late, 0);
+        // Flat once the window is full (after 11 minutes): the same sizes at minute 12 and minute 30.
+        let full = (DEDUP_WINDOW_S as usize / 60) + 1;
+        assert!(remembered[full..].iter().all(|r| *r == remembered[full]), "{remembered:?}");
+        assert!(remembered[full].0 <= 200 * (DEDUP_WINDOW_S as usize + 1), "{:?}", remembered[full]);
+        assert!(remembered[full].2 <= LATE_S as usize + 1 && remembered[full].3 == 200, "{:?}", remembered[full]);
     }
 }
