@@ -993,6 +993,6 @@ impl Drop for EmotionApp {
         self.stop_session();
         self.jobs.join_all();
         // After the session's last second reached the sharer.
-        self.share.stop(&self.shared);
+        self.share.stop_at_exit(&self.shared);
     }
 }

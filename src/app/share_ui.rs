@@ -10,12 +10,14 @@ use super::live::Shared;
 use super::theme;
 use crate::i18n::{Key, Lang};
 use crate::share::ClassAddress;
-use crate::share::student::Sharer;
+use crate::share::student::{STOP_WAIT, Sharer, Stopping};
 
 /// Sharing with a class (`window --share URL`).
 pub struct ShareView {
     offered: Option<ClassAddress>,
     sharer: Option<Sharer>,
+    /// A stopped sharer still saying goodbye (the broker may be slow or unreachable).
+    stopping: Option<Stopping>,
     declined: bool,
     /// What the last stop delivered (or why sharing could not start).
     last: Option<(String, bool)>,
@@ -24,7 +26,7 @@ pub struct ShareView {
 impl ShareView {
     /// `offered`: the class from `--share`; `agree_now`: the student already agreed (`--share-now`).
     pub fn new(offered: Option<ClassAddress>, agree_now: bool, shared: &Shared, lang: Lang) -> Self {
-        let mut v = Self { offered, sharer: None, declined: false, last: None };
+        let mut v = Self { offered, sharer: None, stopping: None, declined: false, last: None };
         if agree_now {
             v.agree(shared, lang);
         }
@@ -44,18 +46,35 @@ impl ShareView {
         }
     }
 
-    /// Stops sharing (the window closing or the student's choice); waits briefly for the broker.
+    /// Stops sharing (the student's choice) without waiting: the goodbye finishes in the background
+    /// and [`ui`](Self::ui) shows what was delivered once it is over.
     pub fn stop(&mut self, shared: &Shared) {
         shared.lock_session().set_share_sink(None);
         if let Some(s) = self.sharer.take() {
-            let report = s.stop();
-            self.last = Some((report.to_string(), report.undelivered + report.dropped > 0));
+            let stopping = s.stop_in_background();
+            self.show(&stopping.report());
+            self.stopping = Some(stopping);
         }
+    }
+
+    /// The window closing: stops sharing and waits for the goodbye at most [`STOP_WAIT`].
+    pub fn stop_at_exit(&mut self, shared: &Shared) {
+        self.stop(shared);
+        if let Some(stopping) = self.stopping.take() {
+            self.show(&stopping.wait(STOP_WAIT));
+        }
+    }
+
+    fn show(&mut self, report: &crate::share::student::ShareReport) {
+        self.last = Some((report.to_string(), report.undelivered + report.dropped > 0));
     }
 
     /// One row in the top panel; nothing when no class was offered.
     pub fn ui(&mut self, ui: &mut egui::Ui, lang: Lang, shared: &Shared) {
         let Some(address) = self.offered.clone() else { return };
+        if let Some(stopping) = self.stopping.take_if(|s| s.is_finished()) {
+            self.show(&stopping.report());
+        }
         ui.horizontal_wrapped(|ui| match &self.sharer {
             None if !self.declined => {
                 let offer = lang.fmt(Key::ShareOffer, &[("class", &address.class), ("host", &address.host)]);

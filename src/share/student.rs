@@ -21,8 +21,11 @@ use crate::session::SecondRow;
 
 /// Seconds kept for (re)sending: ten minutes of broker outage lose nothing.
 pub const RING_SECONDS: usize = 600;
-/// How long [`Sharer::stop`] waits for the broker to acknowledge what is left.
+/// How long a stopping sharer waits for the broker to acknowledge what is left.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// The longest [`Sharer::stop`] (and the program's exit) waits for the goodbye: the grace, saying
+/// `left`, disconnecting.
+pub const STOP_WAIT: Duration = Duration::from_secs(6);
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -134,20 +137,43 @@ impl Sharer {
         let _ = self.cmds.send(Cmd::Resume);
     }
 
-    /// Sends what is left (waiting at most [`STOP_GRACE`] for the broker), says `left`, disconnects.
-    pub fn stop(mut self) -> ShareReport {
-        self.shutdown();
-        self.report()
+    /// Sends what is left (waiting at most [`STOP_GRACE`] for the broker), says `left`, disconnects;
+    /// returns after the goodbye, or after [`STOP_WAIT`] with what was delivered by then.
+    pub fn stop(self) -> ShareReport {
+        self.stop_in_background().wait(STOP_WAIT)
     }
 
-    fn shutdown(&mut self) {
+    /// Asks the sharer to send what is left and leave, and returns at once: the goodbye goes on in the
+    /// background (up to [`STOP_GRACE`] and more while the broker is unreachable), so a window never waits for it.
+    pub fn stop_in_background(mut self) -> Stopping {
         let _ = self.cmds.send(Cmd::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        Stopping { pseudonym: self.pseudonym.clone(), state: self.state.clone(), thread: self.thread.take() }
+    }
+}
+
+impl Drop for Sharer {
+    /// Says goodbye in the background (see [`Sharer::stop_in_background`]); never waits.
+    fn drop(&mut self) {
+        let _ = self.cmds.send(Cmd::Stop);
+    }
+}
+
+/// A sharer saying goodbye in the background. Dropping it leaves the goodbye to finish on its own
+/// (or to end with the program).
+pub struct Stopping {
+    pseudonym: String,
+    state: Arc<ShareState>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Stopping {
+    /// The goodbye is over: [`report`](Self::report) is final.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
-    fn report(&self) -> ShareReport {
+    /// What sharing delivered so far (final once [`is_finished`](Self::is_finished)).
+    pub fn report(&self) -> ShareReport {
         ShareReport {
             pseudonym: self.pseudonym.clone(),
             delivered: self.state.delivered.load(Ordering::Relaxed),
@@ -155,11 +181,17 @@ impl Sharer {
             dropped: self.state.dropped.load(Ordering::Relaxed),
         }
     }
-}
 
-impl Drop for Sharer {
-    fn drop(&mut self) {
-        self.shutdown();
+    /// Waits at most `wait` for the goodbye (the program's exit), then reports what was delivered.
+    pub fn wait(mut self, wait: Duration) -> ShareReport {
+        let until = Instant::now() + wait;
+        while !self.is_finished() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(t) = self.thread.take_if(|t| t.is_finished()) {
+            let _ = t.join();
+        }
+        self.report()
     }
 }
 
@@ -331,5 +363,40 @@ impl Worker {
     fn update_waiting(&self) {
         let waiting = self.ring.iter().filter(|h| !h.acked).count() as u64;
         self.state.waiting.store(waiting, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stopping_with_an_unreachable_broker_returns_at_once_and_the_goodbye_goes_on_in_the_background() {
+        // A port nobody listens on: every connection attempt is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let sharer = Sharer::start(format!("mqtt://127.0.0.1:{port}/c1").parse().unwrap()).unwrap();
+        // One second that the broker can never acknowledge: the goodbye waits STOP_GRACE for it.
+        let row = SecondRow {
+            second: 0,
+            frames: 10,
+            faces_present: 1,
+            faces_lost: 0,
+            mean_engagement: Some(0.5),
+            mean_attention: Some(1.0),
+            mean_valence: None,
+            mean_arousal: None,
+            shares: None,
+            mean_p: None,
+        };
+        sharer.seconds_sender().send((1_700_000_000, row)).unwrap();
+        let until = Instant::now() + Duration::from_secs(30);
+        while sharer.state().waiting.load(Ordering::Relaxed) == 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stopping = sharer.stop_in_background();
+        assert!(!stopping.is_finished(), "stop returned while the goodbye still runs, without joining it");
+        // The exit waits only as long as it is told, and reports the second as not delivered.
+        let report = stopping.wait(Duration::from_millis(50));
+        assert_eq!((report.delivered, report.undelivered + report.dropped), (0, 1), "{report}");
     }
 }
