@@ -260,19 +260,19 @@ fn main() -> ExitCode {
 }
 
 /// emotion-monitor.exe on Windows has no console, so an error that ends it (no window could be opened) would
-/// vanish: it is shown in a message box instead. With a console (emotion-monitor-cli.exe) stderr is enough.
+/// vanish: when stderr leads nowhere (started from the Start menu or Explorer), it is shown in a message box.
+/// A console (emotion-monitor-cli.exe) or a redirected stderr gets the text only.
 #[cfg(windows)]
 fn show_error_without_console(message: &str) {
-    use windows_sys::Win32::System::Console::GetConsoleWindow;
+    use std::os::windows::io::AsRawHandle;
     use windows_sys::Win32::UI::WindowsAndMessaging::{MB_ICONERROR, MB_OK, MessageBoxW};
+    if !std::io::stderr().as_raw_handle().is_null() {
+        return;
+    }
     let wide = |s: &str| s.encode_utf16().chain([0]).collect::<Vec<u16>>();
     let (text, caption) = (wide(message), wide("emotion-monitor"));
-    // SAFETY: plain Win32 calls; the NUL-terminated UTF-16 strings outlive them.
-    unsafe {
-        if GetConsoleWindow().is_null() {
-            MessageBoxW(std::ptr::null_mut(), text.as_ptr(), caption.as_ptr(), MB_OK | MB_ICONERROR);
-        }
-    }
+    // SAFETY: a plain Win32 call; the NUL-terminated UTF-16 strings outlive it.
+    unsafe { MessageBoxW(std::ptr::null_mut(), text.as_ptr(), caption.as_ptr(), MB_OK | MB_ICONERROR) };
 }
 
 #[cfg(not(windows))]
