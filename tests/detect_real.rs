@@ -337,7 +337,7 @@ fn class_detector_study() {
                 let (mut found, mut total, mut fp) = (0, 0, 0);
                 let t0 = Instant::now();
                 for (frame, truths) in &frames {
-                    let pass = det.detect(frame, 0.0, true).expect("detect");
+                    let pass = det.detect(frame, 0.0, true, &[]).expect("detect");
                     let dets: Vec<_> = pass.detections.into_iter().filter(|d| d.score >= 0.5).collect();
                     total += truths.len();
                     found += truths.iter().filter(|t| dets.iter().any(|d| matches(d, t))).count();
