@@ -23,6 +23,14 @@ pub const EGUI_FONT_NAME: &str = "hangul";
 /// A character every Hangul font has: the test that a file really covers Korean.
 const HANGUL_PROBE: char = '한';
 
+/// How to get a Hangul font on this platform.
+#[cfg(windows)]
+const INSTALL_FONT: &str = "Add Windows' Korean fonts (Settings → Apps → Optional features → Korean Supplemental Fonts), \
+     or set EMOTION_MONITOR_FONT=C:\\path\\to\\font.ttf";
+#[cfg(not(windows))]
+const INSTALL_FONT: &str =
+    "Install one with `bash scripts/setup.sh` (Debian's fonts-nanum), or set EMOTION_MONITOR_FONT=/path/to/font.ttf";
+
 /// Where Hangul fonts live: `$EMOTION_MONITOR_FONT` alone when set; else Debian's `fonts-nanum` (what
 /// setup.sh installs), Debian's `fonts-noto-cjk`, then the font macOS comes with (untested here). On Windows:
 /// Malgun Gothic (every Windows since Vista), then Gulim, in the Windows folder's Fonts. The number is the face
@@ -93,8 +101,7 @@ pub fn hangul_font() -> Option<&'static HangulFont> {
             Some(f) => tracing::info!("Hangul font: {}", f.path.display()),
             None => tracing::warn!(
                 "no Hangul font found (looked for {}): Korean text (markers, file names) shows as boxes in the window \
-                 and the report. Install one with `bash scripts/setup.sh` (Debian's fonts-nanum), or set \
-                 {FONT_ENV}=/path/to/font.ttf",
+                 and the report. {INSTALL_FONT}",
                 candidates().iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>().join(", ")
             ),
         }

@@ -3,7 +3,7 @@
 //! checks what a teacher's Windows PC would do with it: `--version` names the commit and the models, a real photo
 //! saved under a Korean file name and a short video (decoded by the shipped ffmpeg.exe) give the same rows as the
 //! Linux build, sessions are written, a wrong `onnxruntime.dll` is named with what to do, the uninstaller leaves
-//! only the sessions. The window starts (Korean, under Xvfb) and saves a screenshot.
+//! only the sessions. Ctrl-C finishes a session. The window starts (Korean, under Xvfb) and saves a screenshot.
 //!
 //! Without the package (or wine, Xvfb, mingw) it skips loudly; with `CI=true` it fails instead, and
 //! `scripts/test.sh` builds the package first under CI. Wine 8 lacks `bcryptprimitives.dll`, which Rust programs
@@ -315,6 +315,48 @@ fn the_windows_package_installs_runs_like_linux_and_uninstalls_under_wine() {
     );
     assert_ok(&o, "analyze of a video");
     assert_same_rows(&lin_csv, &win_csv, "수업 영상.mp4");
+
+    // 4b. Ctrl-C in the console finishes the session as on Linux: exit 2 ("partial"), session.json finished.
+    let long = tmp.path().join("긴 영상.mp4");
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-stream_loop", "9", "-i"])
+        .arg(&clip)
+        .args(["-c", "copy"])
+        .arg(&long)
+        .output()
+        .expect("run ffmpeg");
+    assert_ok(&o, "making the long clip");
+    let ctrl_c_dir = tmp.path().join("ctrl-c");
+    std::fs::create_dir_all(&ctrl_c_dir).unwrap();
+    let child = wine
+        .command(&cli)
+        .args(["--device", "cpu", "analyze", &win(&long), "--quiet"])
+        .current_dir(&ctrl_c_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start analyze");
+    let t0 = Instant::now();
+    let journal = || {
+        std::fs::read_dir(ctrl_c_dir.join("sessions"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path().join("frames.csv"))
+            .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 10_000))
+    };
+    while journal().is_none() && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let frames = journal().expect("analyze wrote no frames within 120 s");
+    // SIGINT to `timeout`, which passes it on to wine, which delivers it to the program as Ctrl-C.
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let o = child.wait_with_output().expect("wait for analyze");
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "Ctrl-C: exit code 2 (partial) expected: {t}");
+    assert!(t.contains("stopped by Ctrl-C") && !t.contains("analysed 1810 of 1810"), "{t}");
+    let info = std::fs::read_to_string(frames.with_file_name("session.json")).unwrap();
+    assert!(info.contains("\"status\": \"finished\""), "after Ctrl-C, session.json: {info}");
 
     // 5. auto on a machine without a usable DirectX 12 GPU (wine here) falls back to the CPU and says why.
     let auto_csv = win(&tmp.path().join("auto.csv"));
