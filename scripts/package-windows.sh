@@ -73,6 +73,11 @@ if [[ ${1:-} == --test-tools ]]; then
   wheel "${OLD_ORT_WHEEL[@]}"
 fi
 
+# build.rs bakes the models' sha256 into `--version`; the folder must ship those very files.
+MODELS=(blazeface_short.onnx centerface.onnx mycnn.onnx)
+models_sha() { (cd "$1" && sha256sum "${MODELS[@]}"); }
+built_models=$(models_sha models)
+
 echo "package-windows: cargo build --release --target $TARGET"
 cargo build --release --target "$TARGET" --bin emotion-monitor
 exe=target/$TARGET/release/emotion-monitor.exe
@@ -82,7 +87,11 @@ rm -rf "$out"
 mkdir -p "$out/models" "$out/THIRD_PARTY"
 cp "$exe" "$out/emotion-monitor.exe"
 python3 scripts/windows/pe_subsystem.py "$exe" "$out/emotion-monitor-cli.exe" console
-for m in blazeface_short.onnx centerface.onnx mycnn.onnx; do cp "models/$m" "$out/models/"; done
+for m in "${MODELS[@]}"; do cp "models/$m" "$out/models/"; done
+if [[ $(models_sha "$out/models") != "$built_models" ]]; then
+  echo "package-windows: models/ changed while packaging (the exe names other hashes); run again" >&2
+  exit 1
+fi
 cp models/THIRD_PARTY.md "$out/models/"
 
 unzip -q -o -j "$CACHE/${ORT_WHEEL[1]}" onnxruntime/capi/onnxruntime.dll onnxruntime/capi/DirectML.dll -d "$out"

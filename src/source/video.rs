@@ -89,7 +89,7 @@ impl VideoSource {
         }
         let info = probe_with(ffprobe, path)?;
 
-        let mut child = Command::new(ffmpeg)
+        let mut child = tool(ffmpeg)
             .args(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info"])
             // Local files only: a playlist disguised as a video must not make ffmpeg reach the network.
             .args(["-protocol_whitelist", LOCAL_PROTOCOLS, "-i"])
@@ -426,7 +426,7 @@ fn passthrough_flag(ffmpeg: &Path) -> &'static str {
     if let Some((_, flag)) = cache.iter().find(|(p, _)| p == ffmpeg) {
         return flag;
     }
-    let version = Command::new(ffmpeg)
+    let version = tool(ffmpeg)
         .args(["-hide_banner", "-version"])
         .stdin(Stdio::null())
         .output()
@@ -449,8 +449,22 @@ fn passthrough_flag_for(version_line: &str) -> &'static str {
     }
 }
 
+/// A command for one of the ffmpeg programs. On Windows it opens no console window of its own: the window
+/// program (emotion-monitor.exe) has no console, so each ffmpeg.exe/ffprobe.exe it starts would flash one open.
+fn tool(program: &Path) -> Command {
+    #[allow(unused_mut)]
+    let mut c = Command::new(program);
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+        c.creation_flags(CREATE_NO_WINDOW);
+    }
+    c
+}
+
 fn probe_with(ffprobe: &Path, path: &Path) -> Result<VideoInfo, SourceError> {
-    let output = Command::new(ffprobe)
+    let output = tool(ffprobe)
         .args(["-v", "error", "-protocol_whitelist", LOCAL_PROTOCOLS, "-of", "json", "-show_entries"])
         .arg(
             "stream=index,codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration\
