@@ -724,7 +724,9 @@ mod tests {
         let anchors = anchors(&SHORT_RANGE);
         let mut boxes = vec![0.0f32; 16 * anchors.len()];
         let mut scores = vec![-50.0f32; anchors.len()];
-        for (i, (r, v)) in [(0usize, f32::NAN), (1, f32::NAN), (2, f32::INFINITY), (7, f32::NAN)].into_iter().enumerate() {
+        for (i, (r, v)) in
+            [(0usize, f32::NAN), (1, f32::NAN), (2, f32::INFINITY), (7, f32::NAN)].into_iter().enumerate()
+        {
             let a = &mut boxes[16 * i..16 * i + 16];
             a[2] = 10.0;
             a[3] = 10.0;

@@ -803,7 +803,10 @@ mod tests {
             tr.associate(k as f64 / 30.0, &Pass { detections: d, fast: 1, scene: false, ..Default::default() });
         }
         assert!(!tr.wants_scene());
-        assert!(tr.associate(4.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false, ..Default::default() }).is_empty());
+        assert!(
+            tr.associate(4.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false, ..Default::default() })
+                .is_empty()
+        );
         assert!(tr.wants_scene());
         // The scene pass does not find it either (the student left): no scene pass on every later frame.
         tr.associate(5.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: true, ..Default::default() });

@@ -28,6 +28,17 @@ fn assert_clear_failure(o: &Output, needle: &str) {
     assert!(err.to_lowercase().contains(&needle.to_lowercase()), "stderr should mention {needle:?}: {err}");
 }
 
+/// Writes an H.264 test-pattern video (320x240, 25 fps, no face) of `seconds` to `path`.
+fn testsrc_video(path: &Path, seconds: u32) {
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", &seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+}
+
 /// The absolute path of a program on PATH.
 fn which(program: &str) -> PathBuf {
     std::env::var_os("PATH")
@@ -248,13 +259,7 @@ fn a_detector_that_outputs_nan_ends_analyze_with_no_face() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let video = tmp.path().join("clip.mp4");
-    let made = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "3"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-        .arg(&video)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    testsrc_video(&video, 3);
     let models = with_emotion_model(tmp.path(), &models_dir().join("mycnn.onnx"));
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     std::fs::copy(fixtures.join("detector_nan.onnx"), models.join("blazeface_short.onnx")).unwrap();
@@ -429,13 +434,7 @@ fn ctrl_c_finishes_the_session_and_keeps_what_was_analysed() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let video = tmp.path().join("long.mp4");
-    let made = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "120"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-        .arg(&video)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    testsrc_video(&video, 120);
     // A live source: the real ffmpeg, reading at the video's own pace (`-re`, as a camera or a stream delivers
     // frames), put first on PATH. However fast the machine, the 120-s video cannot end before the Ctrl-C, which is
     // sent once the session has recorded a few seconds (observed progress, not a sleep).

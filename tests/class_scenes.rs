@@ -290,9 +290,15 @@ fn galleries_where_nobody_leaves_show_everyone_under_one_id_and_nobody_away() {
         let run = analyze_scene(&video, tmp.path());
         let (recall, dups, ids) = run.summary(n);
         let grid = format!("{cols}x{rows}");
-        let m = track_metrics(tmp.path(), &["--grid", &grid, "--size", &format!("{}x{}", size.0, size.1), "--fps", &fps.to_string()]);
+        let m = track_metrics(
+            tmp.path(),
+            &["--grid", &grid, "--size", &format!("{}x{}", size.0, size.1), "--fps", &fps.to_string()],
+        );
         let away = m["mean_share_away"].as_f64().unwrap();
-        eprintln!("{grid} gallery {}x{} {fps} fps: recall {recall:.3}, {dups} duplicate boxes, {ids} IDs; {m}", size.0, size.1);
+        eprintln!(
+            "{grid} gallery {}x{} {fps} fps: recall {recall:.3}, {dups} duplicate boxes, {ids} IDs; {m}",
+            size.0, size.1
+        );
         assert!(recall >= 0.95, "{grid}: recall {recall}");
         assert_eq!(dups, 0, "{grid}: two boxes on one face");
         assert!(ids as f64 <= 1.05 * n as f64, "{grid}: {ids} IDs for {n} people");
@@ -359,6 +365,27 @@ fn three_people_walking_in_a_room_keep_their_ids() {
     assert!(m["recall"].as_f64().unwrap() >= 0.9, "recall {}", m["recall"]);
 }
 
+/// The frames of a real clip as PNGs (`%04d.png` from 0001) in a new `frames` folder of `tmp`, ffmpeg given
+/// `args` (which frames); `None` after saying why not (no data, no ffmpeg).
+fn extract_frames(tmp: &Path, clip: &str, args: &[&str]) -> Option<std::path::PathBuf> {
+    let dir = real_faces()?;
+    let frames = tmp.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(dir.join(clip))
+        .args(args)
+        .arg(frames.join("%04d.png"))
+        .status();
+    match ok {
+        Ok(s) if s.success() => Some(frames),
+        other => {
+            skip(&format!("ffmpeg could not extract frames: {other:?}"));
+            None
+        }
+    }
+}
+
 /// The group photos through the whole app (`analyze photo.jpg`, tracker rules included): one row per face.
 #[test]
 fn group_photos_through_the_app_give_one_row_per_face() {
@@ -385,23 +412,9 @@ fn group_photos_through_the_app_give_one_row_per_face() {
 /// detector: not one box.
 #[test]
 fn face_free_frames_of_a_real_room_give_no_box() {
-    let Some(dir) = real_faces() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let frames = tmp.path().join("frames");
-    std::fs::create_dir_all(&frames).unwrap();
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(dir.join("openface_multi_face.avi"))
-        .args(["-vf", "select=not(mod(n\\,5))", "-vsync", "0", "-start_number", "0"])
-        .arg(frames.join("%04d.png"))
-        .status();
-    match ok {
-        Ok(s) if s.success() => {}
-        other => {
-            skip(&format!("ffmpeg could not extract frames: {other:?}"));
-            return;
-        }
-    }
+    let every_5th = ["-vf", "select=not(mod(n\\,5))", "-vsync", "0", "-start_number", "0"];
+    let Some(frames) = extract_frames(tmp.path(), "openface_multi_face.avi", &every_5th) else { return };
     let mut faces: HashMap<u64, Vec<BBox>> = HashMap::new();
     let mut rdr = csv::Reader::from_path(root().join("tests/data/multi_face_labels.csv")).unwrap();
     for r in rdr.records().map(|r| r.unwrap()) {
@@ -459,22 +472,9 @@ fn face_free_frames_of_a_real_room_give_no_box() {
 /// video with `--sequence FPS` (one person followed across them).
 #[test]
 fn a_folder_is_photos_by_default_and_a_video_with_sequence() {
-    let Some(dir) = real_faces() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let frames = tmp.path().join("frames");
-    std::fs::create_dir_all(&frames).unwrap();
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(dir.join("openface_2015-10-15-15-14.avi"))
-        .args(["-frames:v", "20"])
-        .arg(frames.join("%04d.png"))
-        .status();
-    match ok {
-        Ok(s) if s.success() => {}
-        other => {
-            skip(&format!("ffmpeg could not extract frames: {other:?}"));
-            return;
-        }
+    if extract_frames(tmp.path(), "openface_2015-10-15-15-14.avi", &["-frames:v", "20"]).is_none() {
+        return;
     }
     let persons = |extra: &[&str]| -> (u64, Vec<String>) {
         let out = Command::new(env!("CARGO_BIN_EXE_emotion-monitor"))

@@ -279,11 +279,8 @@ fn the_windows_package_installs_runs_like_linux_and_uninstalls_under_wine() {
     let documents = profile.join("Documents").join(APP);
     std::fs::create_dir_all(&documents).unwrap();
     let win_csv = tmp.path().join("windows_photo.csv");
-    let o = wine.run(
-        &cli,
-        &["--device", "cpu", "analyze", &win(&photo), "--csv", &win(&win_csv), "--quiet"],
-        &documents,
-    );
+    let o =
+        wine.run(&cli, &["--device", "cpu", "analyze", &win(&photo), "--csv", &win(&win_csv), "--quiet"], &documents);
     assert_ok(&o, "analyze of a photo");
     assert_same_rows(&lin_csv, &win_csv, "3주차 수업.jpg");
     let sessions: Vec<PathBuf> = std::fs::read_dir(documents.join("sessions"))
@@ -310,7 +307,18 @@ fn the_windows_package_installs_runs_like_linux_and_uninstalls_under_wine() {
     let win_csv = tmp.path().join("windows_video.csv");
     let o = wine.run(
         &cli,
-        &["--device", "cpu", "analyze", &win(&clip), "--csv", &win(&win_csv), "--no-session", "--quiet", "--every", "5"],
+        &[
+            "--device",
+            "cpu",
+            "analyze",
+            &win(&clip),
+            "--csv",
+            &win(&win_csv),
+            "--no-session",
+            "--quiet",
+            "--every",
+            "5",
+        ],
         tmp.path(),
     );
     assert_ok(&o, "analyze of a video");
@@ -415,7 +423,19 @@ fn the_windows_package_installs_runs_like_linux_and_uninstalls_under_wine() {
     let shot = tmp.path().join("창.png");
     let o = wine.run(
         &installed.join("emotion-monitor.exe"),
-        &["--lang", "ko", "--device", "cpu", "window", "--video", &win(&clip), "--screenshot", &win(&shot), "--exit-after", "6"],
+        &[
+            "--lang",
+            "ko",
+            "--device",
+            "cpu",
+            "window",
+            "--video",
+            &win(&clip),
+            "--screenshot",
+            &win(&shot),
+            "--exit-after",
+            "6",
+        ],
         tmp.path(),
     );
     assert_ok(&o, "the window");

@@ -283,7 +283,9 @@ mod tests {
     fn decode_drops_non_finite_maps() {
         let (fw, fh) = (3, 3);
         let plane = fw * fh;
-        for (map, value) in [("heat", f32::NAN), ("scale", f32::INFINITY), ("offset", f32::NAN), ("landmarks", f32::NAN)] {
+        for (map, value) in
+            [("heat", f32::NAN), ("scale", f32::INFINITY), ("offset", f32::NAN), ("landmarks", f32::NAN)]
+        {
             let mut heat = vec![0.0; plane];
             heat[4] = 0.9;
             let mut scale = vec![0.0; 2 * plane];

@@ -169,14 +169,19 @@ impl SceneDetector {
         };
         let Some(cf) = self.centerface.as_mut().filter(|_| scene_due) else {
             let n = fast.len();
-            return Ok(Pass { detections: fast, fast: n, scene: self.choice != DetectorChoice::Auto, looked: Vec::new(), corroborated: Vec::new() });
+            return Ok(Pass {
+                detections: fast,
+                fast: n,
+                scene: self.choice != DetectorChoice::Auto,
+                looked: Vec::new(),
+                corroborated: Vec::new(),
+            });
         };
         let found = cf.detect(frame, self.cfg.max_side, self.cfg.low_score)?;
         self.scene_passes += 1;
         let scene_boxes = suppress_same_faces(found);
         let (fast, extra) = merge_passes(fast, scene_boxes.clone(), self.cfg.min_score);
-        let corroborated =
-            fast.iter().map(|f| scene_boxes.iter().any(|d| same_face(&f.bbox, &d.bbox))).collect();
+        let corroborated = fast.iter().map(|f| scene_boxes.iter().any(|d| same_face(&f.bbox, &d.bbox))).collect();
         let fast_n = fast.len();
         if self.choice == DetectorChoice::Auto {
             let new_faces =

@@ -318,8 +318,11 @@ fn photometric_value_at(bytes: &[u8]) -> Option<usize> {
         const SHORT: u64 = 3;
         let is_photometric = uint(entry, 2)? == u64::from(PHOTOMETRIC_TAG);
         let value = entry + 4 + count_field;
-        (is_photometric && uint(entry + 2, 2)? == SHORT && uint(entry + 4, count_field)? == 1 && value + 2 <= bytes.len())
-            .then_some(value)
+        (is_photometric
+            && uint(entry + 2, 2)? == SHORT
+            && uint(entry + 4, count_field)? == 1
+            && value + 2 <= bytes.len())
+        .then_some(value)
     })
 }
 
@@ -419,7 +422,8 @@ mod tests {
             .pixels()
             .flat_map(|p| {
                 let k = 255 - *p.0.iter().max().unwrap();
-                let ink = |v: u8| if k == 255 { 0 } else { ((255 - v - k) as f32 * 255.0 / (255 - k) as f32).round() as u8 };
+                let ink =
+                    |v: u8| if k == 255 { 0 } else { ((255 - v - k) as f32 * 255.0 / (255 - k) as f32).round() as u8 };
                 [ink(p.0[0]), ink(p.0[1]), ink(p.0[2]), k]
             })
             .collect();
@@ -449,7 +453,8 @@ mod tests {
     fn grey_alpha_png_reads_as_grey_whatever_its_alpha() {
         let dir = tempfile::tempdir().unwrap();
         let grey = |x: u32, y: u32| expected(x, y)[1];
-        let la8: ImageBuffer<LumaA<u8>, Vec<u8>> = ImageBuffer::from_fn(32, 32, |x, y| LumaA([grey(x, y), (x * 8) as u8]));
+        let la8: ImageBuffer<LumaA<u8>, Vec<u8>> =
+            ImageBuffer::from_fn(32, 32, |x, y| LumaA([grey(x, y), (x * 8) as u8]));
         let la16: ImageBuffer<LumaA<u16>, Vec<u16>> =
             ImageBuffer::from_fn(32, 32, |x, y| LumaA([u16::from(grey(x, y)) * 257, (y * 2000) as u16]));
         let (p8, p16) = (dir.path().join("la8.png"), dir.path().join("la16.png"));

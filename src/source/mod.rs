@@ -78,7 +78,8 @@ pub(crate) fn join_or_detach(thread: std::thread::JoinHandle<()>, what: &str) {
 
 /// Where ffmpeg comes from on this platform.
 #[cfg(windows)]
-const INSTALL_FFMPEG: &str = "ffmpeg.exe and ffprobe.exe belong next to emotion-monitor.exe (reinstall emotion-monitor)";
+const INSTALL_FFMPEG: &str =
+    "ffmpeg.exe and ffprobe.exe belong next to emotion-monitor.exe (reinstall emotion-monitor)";
 #[cfg(not(windows))]
 const INSTALL_FFMPEG: &str = "install it (Debian/Ubuntu: sudo apt-get install ffmpeg; macOS: brew install ffmpeg)";
 /// Where a camera's permission is granted on this platform.
@@ -130,9 +131,7 @@ pub enum SourceError {
     )]
     NothingDecoded { dir: PathBuf, count: u64 },
 
-    #[error(
-        "`{program}` was not found ({detail}) — videos are decoded with ffmpeg: {}", INSTALL_FFMPEG
-    )]
+    #[error("`{program}` was not found ({detail}) — videos are decoded with ffmpeg: {}", INSTALL_FFMPEG)]
     FfmpegMissing { program: String, detail: String },
 
     #[error(
@@ -141,7 +140,8 @@ pub enum SourceError {
     NoCamera { wanted: String, available: String },
 
     #[error(
-        "camera {camera}: cannot start it ({detail}) — close other apps that use it (video calls, browser tabs), {}, or try another resolution", CAMERA_PERMISSION
+        "camera {camera}: cannot start it ({detail}) — close other apps that use it (video calls, browser tabs), {}, or try another resolution",
+        CAMERA_PERMISSION
     )]
     CameraFailed { camera: String, detail: String },
 
