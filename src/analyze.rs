@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::classify::ModelError;
 use crate::pipeline::{Pipeline, PipelineConfig};
-use crate::session::{Recorder, SessionError, SessionMeta};
+use crate::session::{Recorder, SessionError, SessionMeta, SessionWriter, WriterError};
 use crate::source::{self, FrameSource, Region, ScreenOptions, ScreenSource, SourceError};
 
 #[derive(Debug, Clone)]
@@ -47,6 +47,8 @@ pub enum AnalyzeError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Session(#[from] SessionError),
+    #[error(transparent)]
+    Writer(#[from] WriterError),
     #[error("nothing to write: pass --csv <file> when using --no-session")]
     NoOutput,
     #[error("refusing to write the CSV over the input {0}: pass another --csv path")]
@@ -233,6 +235,8 @@ pub fn analyze_with(
         }
         None => None,
     };
+    let writer = SessionWriter::new();
+    writer.adopt(recorder)?;
     // Ctrl-C ends the analysis like the end of the input: the session is finished and the rows kept
     // (the usual way to stop watching a screen without --duration).
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
@@ -266,14 +270,19 @@ pub fn analyze_with(
         let result = pipeline.process(&frame)?;
         report.frames_analysed += 1;
         report.face_rows += result.faces.len() as u64;
-        recorder.push(&result)?;
+        // The session's own thread writes it (rows, fsync) while the next frame is analysed.
+        writer.frame(result, 0, None)?;
+        if let Some(e) = writer.take_errors().into_iter().next() {
+            let _ = writer.finish_and_wait();
+            return Err(e.into());
+        }
     }
     bar.finish_and_clear();
     report.skipped_inputs = src.skipped();
     report.seconds = started.elapsed().as_secs_f64();
     report.distinct_faces = pipeline.persons();
     report.scene_passes = pipeline.scene_passes();
-    let summary = recorder.finish()?;
+    let summary = writer.finish_and_wait()?;
     report.shared = sharer.map(|s| s.stop());
     if opts.session_root.is_some() {
         report.session_dir = Some(summary.dir);

@@ -153,7 +153,7 @@ fn session_buttons_start_pause_mark_and_stop() {
     assert!(matches!(h.state().session_state(), SessionState::Idle));
 
     h.get_by_label("Start").click();
-    h.run_ok();
+    wait_recording(&mut h);
     assert!(matches!(h.state().session_state(), SessionState::Recording { paused_since: None, .. }));
     let session_dir = h.state().session_dir().expect("a session folder").to_path_buf();
     assert!(session_dir.starts_with(dir.path()) && session_dir.is_dir(), "{}", session_dir.display());
@@ -173,19 +173,23 @@ fn session_buttons_start_pause_mark_and_stop() {
     field.type_text("quiz");
     h.run_ok();
     h.get_by_label("Mark (M)").click();
-    h.run_ok();
-    h.get_by_label_contains("Marker \"quiz\"");
+    wait_for_label(&mut h, "Marker \"quiz\"");
     h.key_press(egui::Key::Escape); // leave the text field so M is a hotkey
     h.run_ok();
     h.key_press(egui::Key::M);
-    h.run_ok();
+    for _ in 0..200 {
+        h.run_ok();
+        if h.query_all_by_label_contains("Marker \"quiz\"").count() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(h.query_all_by_label_contains("Marker \"quiz\"").count(), 2, "the M hotkey sets a second marker");
 
     // Export runs on a worker: the window goes on at once and says when it is done, in a new folder.
     let exports = dir.path().join("exports");
     h.state_mut().apply(Action::Export(exports.clone()));
-    h.run_ok();
-    h.get_by_label_contains("Exporting to");
+    wait_for_label(&mut h, "Exporting to");
     wait_for_label(&mut h, "Exported 6 file(s)");
     let made: Vec<_> = std::fs::read_dir(&exports).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(made.len(), 1, "{made:?}");
@@ -199,6 +203,18 @@ fn session_buttons_start_pause_mark_and_stop() {
     wait_for_label(&mut h, "Session saved in");
     assert!(session_dir.join("report.png").is_file());
     assert!(session_dir.join("segments.csv").is_file());
+}
+
+/// Runs the UI until the session writer has answered the start (its folder made), for at most 10 s.
+fn wait_recording(h: &mut Harness<'static, EmotionApp>) {
+    for _ in 0..200 {
+        h.run_ok();
+        if matches!(h.state().session_state(), SessionState::Recording { .. }) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the session did not start within 10 s: {:?}", h.state().session_state());
 }
 
 /// Runs the UI until a label containing `text` shows up (a worker's report), for at most 10 s.
@@ -231,7 +247,7 @@ fn a_lost_camera_keeps_the_session_and_offers_retry() {
         })
         .unwrap();
     let mut h = harness(app);
-    h.run_ok();
+    wait_recording(&mut h);
     assert!(matches!(h.state().session_state(), SessionState::Recording { .. }), "autostart");
 
     feed.events
@@ -269,7 +285,7 @@ fn frame_recording_is_off_by_default() {
     let checkbox = h.get_by_label("record video frames");
     assert_eq!(checkbox.accesskit_node().toggled(), Some(egui::accesskit::Toggled::False));
     h.state_mut().apply(Action::Start);
-    h.run_ok();
+    wait_recording(&mut h);
     let dir = h.state().session_dir().unwrap().to_path_buf();
     assert!(!dir.join("frames").exists());
 }
@@ -367,7 +383,7 @@ fn the_korean_window_takes_a_hangul_marker_and_exports_for_excel() {
     h.get_by_label("#1 기쁨 87%");
     h.get_by_label("실행 장치: CPU");
     h.get_by_label("시작").click();
-    h.run_ok();
+    wait_recording(&mut h);
     assert!(matches!(h.state().session_state(), SessionState::Recording { .. }));
 
     // Typed text, and text composed by an input method (what winit delivers from ibus/fcitx on X11).
@@ -382,8 +398,7 @@ fn the_korean_window_takes_a_hangul_marker_and_exports_for_excel() {
     h.event(egui::Event::Ime(egui::ImeEvent::Commit(" 시작".into())));
     h.run_ok();
     h.get_by_label("마커 (M)").click();
-    h.run_ok();
-    h.get_by_label_contains("마커 \"퀴즈 시작\"");
+    wait_for_label(&mut h, "마커 \"퀴즈 시작\"");
     let session = h.state().session_dir().unwrap().to_path_buf();
 
     // Export with the Excel box ticked: the CSVs start with a byte-order mark, the session's do not.
@@ -496,7 +511,7 @@ fn attention_only_shows_who_without_emotions_and_its_switch_holds_during_a_sessi
     assert!(h.query_by_label_contains("happy").is_none(), "no emotion label or bar anywhere");
     // A session is wholly one mode: the switch is locked while it records, and session.json says which.
     h.get_by_label("Start").click();
-    h.run_ok();
+    wait_recording(&mut h);
     assert!(h.get_by_label("Attention only").accesskit_node().is_disabled());
     let session_dir = h.state().session_dir().expect("a session folder").to_path_buf();
     let info: serde_json::Value =
@@ -525,17 +540,18 @@ fn exporting_a_long_session_leaves_no_gap_in_the_recording() {
     let mut h = harness(app);
     h.run_ok();
     h.state_mut().apply(Action::Start);
-    h.run_ok();
+    wait_recording(&mut h);
     let session_dir = h.state().session_dir().expect("recording").to_path_buf();
     let shared = h.state().shared();
     const FPS: u64 = 15;
     const LONG_S: u64 = 2 * 3600;
-    {
-        let mut slot = shared.session.lock().unwrap();
-        for i in 0..LONG_S * FPS {
-            slot.record(&timed_result(i, i as f64 / FPS as f64, 4), 1, false);
-        }
+    for i in 0..LONG_S * FPS {
+        shared.session.frame(timed_result(i, i as f64 / FPS as f64, 4), 1, None).unwrap();
     }
+    // Everything queued is on disk once the writer answers a flush.
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    shared.session.flush(Box::new(move |r| tx.send(r.is_ok()).unwrap())).unwrap();
+    assert!(rx.recv().unwrap());
     let frames_mb = std::fs::metadata(session_dir.join("frames.csv")).unwrap().len() as f64 / 1e6;
     let recording = shared.clone();
     let live_for = std::time::Duration::from_secs(6);
@@ -546,10 +562,8 @@ fn exporting_a_long_session_leaves_no_gap_in_the_recording() {
         while start.elapsed() < live_for {
             let t = LONG_S as f64 + start.elapsed().as_secs_f64();
             let asked = Instant::now();
-            let mut slot = recording.session.lock().unwrap();
+            recording.session.frame(timed_result(i, t, 4), 1, None).unwrap();
             worst = worst.max(asked.elapsed());
-            slot.record(&timed_result(i, t, 4), 1, false);
-            drop(slot);
             i += 1;
             std::thread::sleep(std::time::Duration::from_millis(1000 / FPS));
         }

@@ -42,7 +42,7 @@ pub struct ClassApp {
     /// `None` once finished.
     live: Option<LiveClass>,
     data: PlotData,
-    version: Option<(usize, usize)>,
+    version: Option<u64>,
     show_students: bool,
     show_states: bool,
     hovered: Option<u64>,
@@ -81,13 +81,15 @@ impl ClassApp {
         if let Some(e) = live.failed() {
             self.notice = Some((self.lang.fmt(Key::ClassRecordingStopped, &[("error", &e)]), true));
         }
-        let guard = live.lock();
-        let Some(rec) = guard.as_ref() else { return };
-        let t = rec.recorder().timeline();
-        let version = (t.len(), t.markers().len());
+        if let Some(e) = live.mark_error() {
+            self.notice = Some((e.to_string(), true));
+        }
+        let view = live.view();
+        let t = &view.timeline;
+        let version = t.revision();
         if self.version != Some(version) {
             self.version = Some(version);
-            self.data = super::recording::plot_data(t).decimated(MAX_POINTS);
+            self.data = super::timeline_ui::plot_data(t).decimated(MAX_POINTS);
         }
     }
 
@@ -102,16 +104,15 @@ impl ClassApp {
 
     pub fn ui_root(&mut self, ui: &mut egui::Ui) {
         let now = unix_now_f64();
-        let Some(live) = self.live.as_ref() else { return };
-        let mut guard = live.lock();
-        let Some(rec) = guard.as_mut() else { return };
+        let Some(class) = self.live.as_ref() else { return };
+        let rec = class.view();
         let lang = self.lang;
-        let k = rec.agg.min_students();
-        let live = rec.agg.connected(now);
+        let k = rec.min_students;
+        let live = rec.connected_students(now);
         egui::Panel::top("class_top").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
                 ui.heading(lang.fmt(Key::ClassTitle, &[("class", &self.opts.address.class)]));
-                let (dot, text) = if rec.connected() {
+                let (dot, text) = if rec.connected {
                     (Color32::from_rgb(60, 170, 90), lang.fmt(Key::ClassConnected, &[("address", &self.opts.address)]))
                 } else {
                     let why = rec.last_error.as_deref().unwrap_or(lang.t(Key::ClassConnecting));
@@ -134,7 +135,7 @@ impl ClassApp {
                 let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 if (ui.button(lang.t(Key::Mark)).clicked() || enter) && !self.marker.trim().is_empty() {
                     let name = std::mem::take(&mut self.marker);
-                    if let Err(e) = rec.mark_now(&name) {
+                    if let Err(e) = class.mark(&name) {
                         self.notice = Some((e.to_string(), true));
                     }
                 }
@@ -142,7 +143,7 @@ impl ClassApp {
                 ui.checkbox(&mut self.show_students, lang.t(Key::PerStudentLines))
                     .on_hover_text(lang.t(Key::PerStudentLinesHover));
                 ui.separator();
-                ui.label(lang.fmt(Key::ClassSession, &[("path", &rec.dir().display())]));
+                ui.label(lang.fmt(Key::ClassSession, &[("path", &rec.dir.display())]));
             });
             if let Some((text, error)) = &self.notice {
                 let c = if *error { Color32::from_rgb(220, 80, 60) } else { ui.visuals().text_color() };
@@ -152,7 +153,7 @@ impl ClassApp {
         egui::Panel::right("class_students").resizable(true).default_size(200.0).show(ui, |ui| {
             ui.label(RichText::new(lang.t(Key::StudentsHeading)).strong());
             egui::ScrollArea::vertical().show(ui, |ui| {
-                let mut students: Vec<_> = rec.agg.students().collect();
+                let mut students: Vec<_> = rec.students.iter().collect();
                 students.sort_by_key(|s| s.number);
                 for s in students {
                     let silent = now - s.last_heard > crate::share::teacher::SILENT_S;

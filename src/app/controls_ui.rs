@@ -205,6 +205,9 @@ impl Controls {
         let lang = view.lang;
         ui.label(lang.t(Key::Session));
         match view.session {
+            SessionState::Starting { .. } => {
+                ui.add_enabled(false, egui::Button::new(lang.t(Key::Start)));
+            }
             SessionState::Idle | SessionState::Finished { .. } => {
                 if ui.button(lang.t(Key::Start)).on_hover_text(lang.t(Key::StartHover)).clicked() {
                     actions.push(Action::Start);
@@ -242,7 +245,7 @@ impl Controls {
         }
         ui.separator();
 
-        let has_session = !matches!(view.session, SessionState::Idle);
+        let has_session = matches!(view.session, SessionState::Recording { .. } | SessionState::Finished { .. });
         ui.add(
             egui::TextEdit::singleline(&mut self.export_path)
                 .hint_text(lang.t(Key::ExportFolderHint))
@@ -312,7 +315,7 @@ fn indicator_ui(ui: &mut egui::Ui, view: &ControlsView<'_>) {
 fn attention_only_ui(ui: &mut egui::Ui, view: &ControlsView<'_>, actions: &mut Vec<Action>) {
     let lang = view.lang;
     let mut on = view.attention_only;
-    let recording = matches!(view.session, SessionState::Recording { .. });
+    let recording = matches!(view.session, SessionState::Recording { .. } | SessionState::Starting { .. });
     let response = ui
         .add_enabled(!recording, egui::Checkbox::new(&mut on, lang.t(Key::AttentionOnly)))
         .on_hover_text(lang.t(Key::AttentionOnlyHover))

@@ -9,9 +9,22 @@ use super::dialogs::{Picked, Purpose};
 
 /// A finished background job.
 pub enum JobDone {
+    /// The session writer started (or could not start) the session.
+    Started(Result<PathBuf, crate::session::SessionError>),
+    /// The session writer set a marker at session time `Ok(t)`.
+    Marked {
+        name: String,
+        result: Result<f64, crate::session::SessionError>,
+    },
+    /// The session writer finished the session (its report written).
     Finished {
         dir: PathBuf,
-        result: Result<String, String>,
+        result: Result<crate::session::SessionSummary, crate::session::SessionError>,
+    },
+    /// The session writer put the session on disk: the export of `dir` into `to` may start.
+    ReadyToExport {
+        to: PathBuf,
+        result: Result<PathBuf, crate::session::SessionError>,
     },
     Exported {
         to: PathBuf,
@@ -37,6 +50,21 @@ impl Jobs {
     pub fn new() -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         Self { tx, rx, running: Vec::new(), dialog_open: false }
+    }
+
+    /// A reply for the session writer: `wrap`s its answer into a message for the window, and wakes it.
+    pub fn reply<T: 'static>(
+        &self,
+        ctx: Option<egui::Context>,
+        wrap: impl FnOnce(T) -> JobDone + Send + 'static,
+    ) -> crate::session::writer::Reply<T> {
+        let tx = self.tx.clone();
+        Box::new(move |answer| {
+            let _ = tx.send(wrap(answer));
+            if let Some(ctx) = ctx {
+                ctx.request_repaint();
+            }
+        })
     }
 
     /// Runs `work` on a thread named `name`; its result comes back through `rx` (and wakes the UI).

@@ -13,17 +13,17 @@
 
 use eframe::egui;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use super::recording::SessionSlot;
 use super::stats::Counters;
 use crate::detect::scene::DetectorChoice;
 use crate::pipeline::{FrameResult, Mode, Pipeline, PipelineConfig, StageTimings};
+use crate::session::SessionWriter;
 use crate::source::{self, CameraSelector, CameraSource, Frame, FrameSource, ScreenOptions, ScreenSource, SourceError};
 
 /// Camera resolution and rate asked for (the camera may pick the nearest it supports).
@@ -158,9 +158,9 @@ pub struct Shared {
     pub counters: Counters,
     /// While set, a video file waits (a camera keeps streaming, but nothing is recorded).
     pub paused: AtomicBool,
-    /// The session being recorded, if any. Locked once per analysed frame by inference and
-    /// briefly by the UI when it reads the timeline.
-    pub session: Mutex<SessionSlot>,
+    /// The session being recorded, if any: its own thread writes it; inference and the window send to it
+    /// and the window draws from the snapshot it publishes.
+    pub session: SessionWriter,
     /// The detector the user picked: an index into [`DetectorChoice::ALL`].
     pub detector: AtomicU8,
     /// The user switched emotions off (attention-only mode).
@@ -183,11 +183,6 @@ impl Shared {
 
     pub fn set_mode(&self, mode: Mode) {
         self.attention_only.store(!mode.emotions(), Ordering::Relaxed);
-    }
-
-    pub fn lock_session(&self) -> std::sync::MutexGuard<'_, SessionSlot> {
-        // A panic while holding the lock leaves the data usable (it is append-only state).
-        self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -473,21 +468,19 @@ fn inference_loop(
             None => unanalysed(frame),
         };
         shared.counters.analysed.fetch_add(1, Ordering::Relaxed);
-        if pipeline.is_some() {
-            let paused = shared.paused.load(Ordering::Relaxed);
-            let jpeg = shared.lock_session().record(&result, captured.generation, paused);
-            // Only when the user ticked "record video frames"; encoded outside the lock.
-            if let Some(path) = jpeg
-                && let Err(e) = super::recording::save_jpeg(frame, &path)
+        let image = display_image(&frame.image, DISPLAY_MAX_SIDE);
+        let shown = LiveFrame { result: result.clone(), image: Arc::new(image), analysed: pipeline.is_some() };
+        if pipeline.is_some() && !shared.paused.load(Ordering::Relaxed) {
+            // The frame itself only when the user ticked "record video frames" (the writer encodes it).
+            let keep = shared.session.wants_images().then(|| Arc::new(captured.frame.image));
+            if let Err(e) = shared.session.frame(result, captured.generation, keep)
+                && last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(5))
             {
-                if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
-                    send_event(events, ctx, LiveEvent::FrameNotSaved(e.to_string()));
-                    last_error = Some(Instant::now());
-                }
+                send_event(events, ctx, LiveEvent::FrameNotSaved(e.to_string()));
+                last_error = Some(Instant::now());
             }
         }
-        let image = display_image(&frame.image, DISPLAY_MAX_SIDE);
-        results.send(LiveFrame { result, image: Arc::new(image), analysed: pipeline.is_some() });
+        results.send(shown);
         ctx.request_repaint();
     }
 }
@@ -501,7 +494,7 @@ fn open_pipeline(
 ) -> Option<Pipeline> {
     match Pipeline::open(cfg) {
         Ok(p) => {
-            shared.lock_session().set_pipeline(p.mode(), p.model_files());
+            shared.session.set_pipeline(p.mode(), p.model_files());
             send_event(events, ctx, LiveEvent::ModelReady { provider: p.provider().to_string() });
             Some(p)
         }
@@ -530,7 +523,7 @@ fn follow_choices(p: &mut Pipeline, shared: &Shared, events: &Sender<LiveEvent>,
         shared.set_detector(p.detector_choice());
         shared.set_mode(p.mode());
     }
-    shared.lock_session().set_pipeline(p.mode(), p.model_files());
+    shared.session.set_pipeline(p.mode(), p.model_files());
 }
 
 /// Longest side of the picture the window shows. Larger frames (a 1920x1080 screen, a 4K camera) are

@@ -22,7 +22,6 @@ pub mod faces_ui;
 mod jobs;
 pub mod live;
 mod notices;
-pub mod recording;
 pub mod share_ui;
 pub mod state;
 pub mod stats;
@@ -202,6 +201,8 @@ pub struct EmotionApp {
     stats: UiStats,
     exit: Option<ExitPlan>,
     marker_count: u32,
+    /// The user ticked "record video frames" (the session writer saves them).
+    record_frames: bool,
     /// Slow work (finishing a session, exporting one, a file dialog) runs on its own threads and reports here.
     jobs: Jobs,
     /// To wake the UI when a job is done (known from the first frame on).
@@ -305,6 +306,7 @@ impl EmotionApp {
             stats: UiStats::new(),
             exit,
             marker_count: 0,
+            record_frames: false,
             jobs: Jobs::new(),
             ctx: None,
             opts,
@@ -352,7 +354,7 @@ impl EmotionApp {
     pub fn session_dir(&self) -> Option<&Path> {
         match &self.session {
             SessionState::Recording { dir, .. } | SessionState::Finished { dir, .. } => Some(dir),
-            SessionState::Idle => None,
+            SessionState::Idle | SessionState::Starting { .. } => None,
         }
     }
 
@@ -432,27 +434,11 @@ impl EmotionApp {
             Action::Stop => self.stop_session(),
             Action::Mark(name) => self.mark(name),
             Action::Export(to) => {
-                // Only the flush happens under the session lock; copying a long session's files runs
-                // on a worker, so neither the window nor the analysis waits for it.
-                let plan = self.shared.lock_session().export_plan(&to);
-                match plan {
-                    Ok((dir, dest)) => {
-                        self.notify(self.lang.fmt(Key::Exporting, &[("path", &dest.display())]), false);
-                        let excel = self.settings.excel;
-                        self.jobs.spawn(self.ctx.clone(), "export", move || JobDone::Exported {
-                            result: crate::session::export_session(&dir, &dest)
-                                .and_then(|files| {
-                                    if excel {
-                                        crate::session::add_excel_bom(&files)?;
-                                    }
-                                    Ok(files.len())
-                                })
-                                .map_err(|e| e.to_string()),
-                            to: dest,
-                            excel,
-                        });
-                    }
-                    Err(e) => self.notify(self.lang.fmt(Key::ExportFailed, &[("error", &e)]), true),
+                // The session writer puts the session on disk first (in order with the frames); the copying
+                // then runs on a worker, so neither the window nor the recording waits for it.
+                let reply = self.jobs.reply(self.ctx.clone(), move |result| JobDone::ReadyToExport { to, result });
+                if let Err(e) = self.shared.session.flush(reply) {
+                    self.notify(self.lang.fmt(Key::ExportFailed, &[("error", &e)]), true);
                 }
             }
             Action::SetDetector(choice) => {
@@ -463,11 +449,12 @@ impl EmotionApp {
             Action::SetAttentionOnly(on) => {
                 let mode = if on { crate::pipeline::Mode::AttentionOnly } else { crate::pipeline::Mode::Emotions };
                 self.shared.set_mode(mode);
-                self.shared.lock_session().set_mode(mode);
+                self.shared.session.set_mode(mode);
                 self.settings.attention_only = on;
             }
             Action::RecordFrames(on) => {
-                self.shared.lock_session().set_record_frames(on);
+                self.record_frames = on;
+                self.shared.session.set_record_frames(on);
                 if on {
                     self.notify(self.lang.t(Key::RecordingFramesOn), false);
                 }
@@ -486,14 +473,39 @@ impl EmotionApp {
     fn mark(&mut self, name: String) {
         self.marker_count += 1;
         let name = if name.is_empty() { self.lang.fmt(Key::DefaultMarker, &[("n", &self.marker_count)]) } else { name };
-        let result = self.shared.lock_session().mark(&name);
-        match result {
-            Ok(t) => {
-                let time = controls_ui::format_elapsed(Duration::from_secs_f64(t.max(0.0)));
-                self.notify(self.lang.fmt(Key::MarkerSet, &[("name", &name), ("time", &time)]), false);
-            }
-            Err(e) => self.notify(self.lang.fmt(Key::MarkerNotSet, &[("error", &e)]), true),
+        let for_reply = name.clone();
+        let reply = self.jobs.reply(self.ctx.clone(), move |result| JobDone::Marked { name: for_reply, result });
+        if let Err(e) = self.shared.session.mark(&name, reply) {
+            self.notify(self.lang.fmt(Key::MarkerNotSet, &[("error", &e)]), true);
         }
+    }
+
+    /// Starts recording into the export's destination once the session writer has put the session on disk.
+    fn export(&mut self, dir: PathBuf, to: &Path) {
+        // A new folder per export under the chosen one: two exports never mix, and the chosen folder
+        // may already hold earlier exports.
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "session".into());
+        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+        let mut dest = to.join(format!("{name}-export-{stamp}"));
+        let mut n = 2;
+        while dest.exists() {
+            dest = to.join(format!("{name}-export-{stamp}-{n}"));
+            n += 1;
+        }
+        self.notify(self.lang.fmt(Key::Exporting, &[("path", &dest.display())]), false);
+        let excel = self.settings.excel;
+        self.jobs.spawn(self.ctx.clone(), "export", move || JobDone::Exported {
+            result: crate::session::export_session(&dir, &dest)
+                .and_then(|files| {
+                    if excel {
+                        crate::session::add_excel_bom(&files)?;
+                    }
+                    Ok(files.len())
+                })
+                .map_err(|e| e.to_string()),
+            to: dest,
+            excel,
+        });
     }
 
     /// `--marker` entries whose time the session has reached.
@@ -501,7 +513,8 @@ impl EmotionApp {
         if self.scripted_markers.is_empty() || !matches!(self.session, SessionState::Recording { .. }) {
             return;
         }
-        let now = self.shared.lock_session().timeline().and_then(|t| t.span()).map(|(_, end)| end);
+        let view = self.shared.session.view();
+        let now = view.timeline.as_ref().and_then(|t| t.span()).map(|(_, end)| end);
         let Some(now) = now else { return };
         while self.scripted_markers.first().is_some_and(|(t, _)| *t <= now) {
             let (_, name) = self.scripted_markers.remove(0);
@@ -571,7 +584,7 @@ impl EmotionApp {
     }
 
     fn start_session(&mut self) {
-        if matches!(self.session, SessionState::Recording { .. }) {
+        if matches!(self.session, SessionState::Recording { .. } | SessionState::Starting { .. }) {
             return;
         }
         let source_name = match &self.source {
@@ -586,47 +599,76 @@ impl EmotionApp {
             self.opts.pipeline.emotion_model.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
         let model = format!("{model_file} on {provider}");
         let root = self.opts.session_root.clone();
-        let started = self.shared.lock_session().start(&root, &source_name, &model);
-        match started {
-            Ok(dir) => {
-                self.shared.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.shared.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+        let reply = self.jobs.reply(self.ctx.clone(), JobDone::Started);
+        match self.shared.session.start(&root, &source_name, &model, reply) {
+            Ok(()) => {
                 self.timeline.reset();
                 self.marker_count = 0;
-                self.notify(self.lang.fmt(Key::SessionStarted, &[("path", &dir.display())]), false);
-                self.session = SessionState::Recording {
-                    dir,
-                    started: Instant::now(),
-                    paused_total: Duration::ZERO,
-                    paused_since: None,
-                };
+                self.session = SessionState::Starting { since: Instant::now() };
             }
             Err(e) => self.notify(self.lang.fmt(Key::SessionNotStarted, &[("error", &e)]), true),
         }
     }
 
-    /// Stops the session at once; its last second, segments and report are written on a worker.
+    /// The session writer answered the start.
+    fn on_started(&mut self, result: Result<PathBuf, crate::session::SessionError>) {
+        let SessionState::Starting { since } = self.session else { return };
+        match result {
+            Ok(dir) => {
+                self.notify(self.lang.fmt(Key::SessionStarted, &[("path", &dir.display())]), false);
+                self.session =
+                    SessionState::Recording { dir, started: since, paused_total: Duration::ZERO, paused_since: None };
+            }
+            Err(e) => {
+                self.session = SessionState::Idle;
+                self.notify(self.lang.fmt(Key::SessionNotStarted, &[("error", &e)]), true);
+            }
+        }
+    }
+
+    /// Stops the session at once; its last second, segments and report are written by the session writer.
     fn stop_session(&mut self) {
-        let SessionState::Recording { dir, .. } = &self.session else { return };
-        let dir = dir.clone();
+        let dir = match &self.session {
+            SessionState::Recording { dir, .. } => dir.clone(),
+            // Stopped before the writer answered: the stop follows the start in its queue.
+            SessionState::Starting { .. } => PathBuf::new(),
+            _ => return,
+        };
         let elapsed = self.session.elapsed();
         self.shared.paused.store(false, std::sync::atomic::Ordering::SeqCst);
-        let recorder = self.shared.lock_session().take_recorder();
-        self.session =
-            SessionState::Finished { dir: dir.clone(), elapsed, summary: self.lang.t(Key::WritingReport).into() };
-        let Some(recorder) = recorder else { return };
-        self.jobs.spawn(self.ctx.clone(), "finish-session", move || JobDone::Finished {
-            dir,
-            result: recording::finish(recorder),
-        });
+        let for_reply = dir.clone();
+        let reply = self.jobs.reply(self.ctx.clone(), move |result| JobDone::Finished { dir: for_reply, result });
+        if let Err(e) = self.shared.session.stop(reply) {
+            self.notify(self.lang.fmt(Key::FinishFailed, &[("error", &e)]), true);
+            return;
+        }
+        self.session = if dir.as_os_str().is_empty() {
+            SessionState::Idle
+        } else {
+            SessionState::Finished { dir, elapsed, summary: self.lang.t(Key::WritingReport).into() }
+        };
     }
 
     fn on_job_done(&mut self, done: JobDone) {
         match done {
+            JobDone::Started(result) => self.on_started(result),
+            JobDone::Marked { name, result: Ok(t) } => {
+                let time = controls_ui::format_elapsed(Duration::from_secs_f64(t.max(0.0)));
+                self.notify(self.lang.fmt(Key::MarkerSet, &[("name", &name), ("time", &time)]), false);
+            }
+            JobDone::Marked { result: Err(e), .. } => {
+                self.notify(self.lang.fmt(Key::MarkerNotSet, &[("error", &e)]), true)
+            }
+            JobDone::ReadyToExport { to, result: Ok(dir) } => self.export(dir, &to),
+            JobDone::ReadyToExport { result: Err(e), .. } => {
+                self.notify(self.lang.fmt(Key::ExportFailed, &[("error", &e)]), true)
+            }
             JobDone::Finished { dir, result } => {
                 let summary = match result {
                     Ok(s) => {
-                        self.notify(self.lang.fmt(Key::SessionSaved, &[("path", &dir.display())]), false);
-                        s
+                        self.notify(self.lang.fmt(Key::SessionSaved, &[("path", &s.dir.display())]), false);
+                        summary_text(&s)
                     }
                     Err(e) => {
                         self.notify(self.lang.fmt(Key::FinishFailed, &[("error", &e)]), true);
@@ -661,8 +703,7 @@ impl EmotionApp {
         while let Ok(done) = self.jobs.rx.try_recv() {
             self.on_job_done(done);
         }
-        let recording_error = self.shared.lock_session().take_error();
-        if let Some(e) = recording_error {
+        if let Some(e) = self.shared.session.take_errors().into_iter().next() {
             self.notify(self.lang.fmt(Key::RecordingError, &[("error", &e)]), true);
         }
         let mut newest = None;
@@ -746,7 +787,7 @@ impl EmotionApp {
         self.dropped_files_ui(&ctx);
 
         let flowing = self.stats.last_result_at.is_some_and(|t| t.elapsed() < Duration::from_secs(1));
-        let record_frames = self.shared.lock_session().record_frames();
+        let record_frames = self.record_frames;
         let rate_text = self.rate_text();
         egui::Panel::top("controls").show(ui, |ui| {
             ui.add_space(2.0);
@@ -770,7 +811,7 @@ impl EmotionApp {
             self.status_ui(ui);
         });
         egui::Panel::bottom("timeline").resizable(true).default_size(240.0).min_size(120.0).show(ui, |ui| {
-            self.timeline.refresh(self.shared.lock_session().timeline());
+            self.timeline.refresh(self.shared.session.view().timeline.as_deref());
             let visible: Vec<u64> = self.video.faces().iter().map(|f| f.id).collect();
             self.timeline.attention_only = !self.shared.mode().emotions();
             if let Some(face) = self.timeline.ui(ui, self.lang, &visible, self.selected_face) {
@@ -947,7 +988,7 @@ impl EmotionApp {
             self.stats.last_tick = now;
             // Frames stopped (lost camera, end of video, pause): make what was recorded durable.
             if snap.analysed == prev.analysed && matches!(self.session, SessionState::Recording { .. }) {
-                self.shared.lock_session().sync();
+                self.shared.session.sync();
             }
         }
         // Keep the clock and the rates moving when no frame arrives (camera lost, paused).
@@ -962,6 +1003,17 @@ impl EmotionApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
     }
+}
+
+/// The one-line summary of a finished session shown under the controls.
+fn summary_text(s: &crate::session::SessionSummary) -> String {
+    format!(
+        "{} s recorded, {} face rows, {} segment(s); report {}",
+        s.seconds,
+        s.frame_rows,
+        s.segments.len(),
+        s.report.display()
+    )
 }
 
 /// Settings remembered from the last run that the command line did not override.
@@ -991,6 +1043,8 @@ impl Drop for EmotionApp {
     /// Closing the window finishes the session, so its report is written.
     fn drop(&mut self) {
         self.stop_session();
+        // The writer finishes the session (last second, report) before it ends.
+        self.shared.session.shutdown(Duration::from_secs(60));
         self.jobs.join_all();
         // After the session's last second reached the sharer.
         self.share.stop_at_exit(&self.shared);

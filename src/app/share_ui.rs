@@ -37,7 +37,7 @@ impl ShareView {
         let Some(address) = self.offered.clone() else { return };
         match Sharer::start(address) {
             Ok(s) => {
-                shared.lock_session().set_share_sink(Some(s.seconds_sender()));
+                shared.session.set_share_sink(Some(s.seconds_sender()));
                 self.sharer = Some(s);
                 self.declined = false;
                 self.last = None;
@@ -49,7 +49,7 @@ impl ShareView {
     /// Stops sharing (the student's choice) without waiting: the goodbye finishes in the background
     /// and [`ui`](Self::ui) shows what was delivered once it is over.
     pub fn stop(&mut self, shared: &Shared) {
-        shared.lock_session().set_share_sink(None);
+        shared.session.set_share_sink(None);
         if let Some(s) = self.sharer.take() {
             let stopping = s.stop_in_background();
             self.show(&stopping.report());
@@ -126,7 +126,7 @@ impl ShareView {
                     self.stop(shared);
                     self.declined = true;
                 }
-                if !shared.lock_session().is_recording() {
+                if !shared.session.view().recording {
                     ui.label(RichText::new(lang.t(Key::SharingNeedsSession)).color(theme::AMBER));
                 }
             }

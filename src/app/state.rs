@@ -83,19 +83,32 @@ pub enum ModelStatus {
     Viewing,
 }
 
-/// The session as the UI sees it (the data itself lives in [`recording::SessionSlot`]).
+/// The session as the UI sees it (the data itself is written by [`crate::session::SessionWriter`]'s thread).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionState {
     Idle,
-    Recording { dir: PathBuf, started: Instant, paused_total: Duration, paused_since: Option<Instant> },
-    Finished { dir: PathBuf, elapsed: Duration, summary: String },
+    /// Asked the session writer for a new session; its folder is not known yet.
+    Starting {
+        since: Instant,
+    },
+    Recording {
+        dir: PathBuf,
+        started: Instant,
+        paused_total: Duration,
+        paused_since: Option<Instant>,
+    },
+    Finished {
+        dir: PathBuf,
+        elapsed: Duration,
+        summary: String,
+    },
 }
 
 impl SessionState {
     /// Wall-clock time recorded, pauses excluded.
     pub fn elapsed(&self) -> Duration {
         match self {
-            SessionState::Idle => Duration::ZERO,
+            SessionState::Idle | SessionState::Starting { .. } => Duration::ZERO,
             SessionState::Recording { started, paused_total, paused_since, .. } => {
                 let now = paused_since.unwrap_or_else(Instant::now);
                 now.saturating_duration_since(*started).saturating_sub(*paused_total)

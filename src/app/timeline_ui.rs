@@ -19,6 +19,7 @@ use egui_plot::{ItemId, Line, Plot, PlotPoint, PlotPoints, Text, VLine};
 use super::FaceLines;
 use super::theme::{self, EMOTION_COLORS, STATE_COLORS, face_color};
 use crate::i18n::{Key, Lang};
+use crate::session::Timeline;
 
 /// Points per drawn series at most.
 pub const MAX_POINTS: usize = 600;
@@ -107,21 +108,19 @@ impl TimelineView {
         self.version = None;
     }
 
-    /// Copies the live timeline into plot series if it changed since the last call. Called with
-    /// the session lock held, so it only copies.
-    pub fn refresh(&mut self, timeline: Option<&super::recording::Timeline>) {
+    /// Copies the live timeline (the session writer's latest snapshot) into plot series if it changed.
+    pub fn refresh(&mut self, timeline: Option<&Timeline>) {
         let Some(t) = timeline else { return };
-        let version = super::recording::timeline_version(t);
-        if self.version == Some(version) {
+        if self.version == Some(t.revision()) {
             return;
         }
-        self.version = Some(version);
-        self.data = super::recording::plot_data(t).decimated(MAX_POINTS);
+        self.version = Some(t.revision());
+        self.data = plot_data(t).decimated(MAX_POINTS);
     }
 
     /// Loads a saved session folder for the read-only viewer.
     pub fn load_saved(&mut self, dir: &Path) -> Result<(), String> {
-        let (data, interrupted) = super::recording::load_saved(dir)?;
+        let (data, interrupted) = load_saved(dir)?;
         self.saved = Some(data.decimated(MAX_POINTS));
         self.saved_interrupted = interrupted;
         Ok(())
@@ -385,6 +384,33 @@ pub fn clock(t: f64) -> String {
     } else {
         format!("{}:{:02}", s / 60, s % 60)
     }
+}
+
+/// The timeline as plot series: a point in the middle of each (possibly merged) second.
+pub(crate) fn plot_data(t: &Timeline) -> PlotData {
+    let mut d = PlotData::default();
+    for p in t.points() {
+        let x = p.t_s + p.span_s / 2.0;
+        d.class_engagement.push([x, p.mean_engagement.map_or(f64::NAN, f64::from)]);
+        for i in 0..7 {
+            d.emotion_shares[i].push([x, p.mean_p.map_or(f64::NAN, |m| f64::from(m[i]))]);
+        }
+        for i in 0..4 {
+            d.state_shares[i].push([x, p.shares.map_or(f64::NAN, |s| f64::from(s[i]))]);
+        }
+    }
+    for f in t.faces() {
+        let series = f.points.iter().map(|p| [p.second as f64 + 0.5, f64::from(p.engagement_smoothed)]).collect();
+        d.faces.insert(f.id, series);
+    }
+    d.markers = t.markers().iter().map(|m| (m.t_s, m.name.clone())).collect();
+    d
+}
+
+/// A saved session folder's timeline (and whether it was interrupted).
+pub(crate) fn load_saved(dir: &Path) -> Result<(PlotData, bool), String> {
+    let loaded = crate::session::open_session(dir).map_err(|e| e.to_string())?;
+    Ok((plot_data(&loaded.timeline), loaded.interrupted))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub(crate) mod csvio;
 pub mod recorder;
 pub mod report;
 pub mod timeline;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,7 @@ pub use report::export_report_png;
 pub use timeline::{
     ClassPoint, FacePoint, FaceSeries, SecondAccumulator, SegmentBuilder, Timeline, TimelineLimits, segments_from,
 };
+pub use writer::{SessionView, SessionWriter, WriterError};
 
 /// Version of every CSV schema in a session folder (see `docs/CSV.md`); bumped on any column change.
 pub const CSV_SCHEMA_VERSION: u32 = 1;
@@ -66,6 +68,8 @@ pub enum SessionError {
     Format { path: PathBuf, message: String },
     #[error("cannot export to {path}: {message}. The recorded session is untouched; choose another destination.")]
     Export { path: PathBuf, message: String },
+    #[error("no session is running: start one first")]
+    NotRunning,
 }
 
 /// What the caller knows about a session when it starts.

@@ -18,6 +18,15 @@ use crate::pipeline::FrameResult;
 /// The data is handed to the OS after every frame and forced to disk at least this often.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
+/// Extra time every fsync takes (a slow or network disk), for tests; 0 in normal use.
+static SLOW_SYNC_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Makes every fsync of session files this much slower (tests of a slow disk: the window must not feel it).
+#[doc(hidden)]
+pub fn simulate_slow_disk(ms: u64) {
+    SLOW_SYNC_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// An append-only CSV file that is synced to disk on demand.
 pub(crate) struct Appender {
     path: PathBuf,
@@ -90,6 +99,10 @@ impl Appender {
     }
     pub(crate) fn sync(&mut self) -> Result<(), SessionError> {
         self.flush()?;
+        let delay = SLOW_SYNC_MS.load(std::sync::atomic::Ordering::Relaxed);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
         self.file.sync_data().map_err(|e| self.err(e))
     }
 }

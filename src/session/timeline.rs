@@ -121,6 +121,8 @@ pub struct Timeline {
     recent: VecDeque<ClassPoint>,
     markers: Vec<Marker>,
     faces: BTreeMap<u64, FaceSeries>,
+    /// Bumped by every change: a reader that copies the timeline (the window's plot) compares it.
+    revision: u64,
 }
 
 impl Default for Timeline {
@@ -138,6 +140,7 @@ impl Timeline {
             recent: VecDeque::new(),
             markers: Vec::new(),
             faces: BTreeMap::new(),
+            revision: 0,
         }
     }
 
@@ -181,13 +184,20 @@ impl Timeline {
         self.recent.back().or(self.older.last())
     }
 
+    /// Changes whenever a second, a face point or a marker was added (or a face forgotten).
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
     pub fn push_marker(&mut self, m: Marker) {
+        self.revision += 1;
         let i = self.markers.partition_point(|x| x.t_s <= m.t_s);
         self.markers.insert(i, m);
     }
 
     /// Appends a closed second.
     pub fn push_second(&mut self, r: &SecondRow) {
+        self.revision += 1;
         self.recent.push_back(ClassPoint::from_second(r));
         while self.recent.len() > self.limits.recent_s {
             let Some(p) = self.recent.pop_front() else { break };
@@ -217,6 +227,7 @@ impl Timeline {
 
     /// Appends one second of a face and forgets faces unseen for `face_forget_s`.
     pub(crate) fn push_face_point(&mut self, id: u64, p: FacePoint, seen_s: f64) {
+        self.revision += 1;
         let s = self.faces.entry(id).or_insert_with(|| FaceSeries { id, points: VecDeque::new(), last_seen_s: seen_s });
         s.last_seen_s = s.last_seen_s.max(seen_s);
         s.points.push_back(p);
@@ -227,7 +238,11 @@ impl Timeline {
 
     pub(crate) fn forget_faces(&mut self, now_s: f64) {
         let forget = self.limits.face_forget_s;
+        let before = self.faces.len();
         self.faces.retain(|_, s| now_s - s.last_seen_s <= forget);
+        if self.faces.len() != before {
+            self.revision += 1;
+        }
     }
 }
 

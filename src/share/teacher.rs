@@ -381,6 +381,19 @@ impl ClassRecorder {
         &self.recorder
     }
 
+    /// What the class window shows, as a copy (`timeline`: a copy of this recorder's timeline, made again only
+    /// when it changed).
+    pub fn view(&self, timeline: Arc<crate::session::Timeline>) -> ClassView {
+        ClassView {
+            dir: self.dir().to_path_buf(),
+            connected: self.connected(),
+            last_error: self.last_error.clone(),
+            min_students: self.agg.min_students(),
+            students: self.agg.students().cloned().collect(),
+            timeline,
+        }
+    }
+
     pub fn mark_now(&mut self, name: &str) -> Result<(), ShareError> {
         Ok(self.recorder.mark_now(name)?)
     }
@@ -486,55 +499,108 @@ impl std::fmt::Display for ClassSummary {
     }
 }
 
+/// What the class window draws, published by the `class-rec` thread after each change (at most every
+/// [`VIEW_EVERY`]) — the window never takes a lock the recording holds across file I/O.
+#[derive(Debug, Clone, Default)]
+pub struct ClassView {
+    pub dir: PathBuf,
+    pub connected: bool,
+    /// Why the broker connection is down.
+    pub last_error: Option<String>,
+    /// `k`: fewer students than this in a second give no class figure.
+    pub min_students: usize,
+    pub students: Vec<Student>,
+    pub timeline: Arc<crate::session::Timeline>,
+}
+
+impl ClassView {
+    /// Students heard from recently (and not gone) at Unix time `now`.
+    pub fn connected_students(&self, now: f64) -> usize {
+        self.students.iter().filter(|s| is_live(s, now)).count()
+    }
+}
+
+/// The class window's snapshot is refreshed at most this often (plus whenever the timeline changes).
+const VIEW_EVERY: Duration = Duration::from_millis(200);
+
+/// What the `class-rec` thread hands back when it ends: the recorder, and why it stopped early if it did.
+type Ended = (ClassRecorder, Result<(), ShareError>);
+
 /// A class being recorded: the listener's events are taken on a thread of their own (`class-rec`), stamped
-/// with the time they arrive, so a busy window never delays or misdates them. The window reads the
-/// recorder through [`lock`](Self::lock).
+/// with the time they arrive, so a busy window never delays or misdates them. That thread alone owns the
+/// recorder; the window reads the [`ClassView`] it publishes and sends markers through [`mark`](Self::mark).
 pub struct LiveClass {
-    /// `None` once finished.
-    rec: Arc<Mutex<Option<ClassRecorder>>>,
+    view: Arc<Mutex<Arc<ClassView>>>,
+    marks: Sender<String>,
+    mark_errors: Receiver<ShareError>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<(), ShareError>>>,
+    thread: Option<JoinHandle<Ended>>,
+    /// The recorder back from a thread that stopped on its own (a write error).
+    ended: Option<ClassRecorder>,
 }
 
 impl LiveClass {
     pub fn start(opts: &HeadlessClass) -> Result<Self, ShareError> {
         let listener = ClassListener::start(&opts.address)?;
-        let rec = ClassRecorder::create(&opts.session_root, &opts.address, opts.min_students, opts.csv.as_deref())?;
-        let rec = Arc::new(Mutex::new(Some(rec)));
+        let mut rec = ClassRecorder::create(&opts.session_root, &opts.address, opts.min_students, opts.csv.as_deref())?;
+        let timeline = Arc::new(rec.recorder.timeline().clone());
+        let view = Arc::new(Mutex::new(Arc::new(rec.view(timeline.clone()))));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, flag) = (rec.clone(), stop.clone());
-        let with = move |f: &mut dyn FnMut(&mut ClassRecorder) -> Result<(), ShareError>| match r
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            Some(rec) => f(rec),
-            None => Ok(()),
-        };
+        let (marks, marks_rx) = crossbeam_channel::bounded::<String>(64);
+        let (errors_tx, mark_errors) = crossbeam_channel::bounded(8);
+        let (published, flag) = (view.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("class-rec".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    match listener.events().recv_timeout(Duration::from_millis(200)) {
-                        Ok(ev) => {
-                            let mut ev = Some(ev);
-                            with(&mut |rec| ev.take().map_or(Ok(()), |ev| rec.on_event(ev, super::unix_now_f64())))?
+                let (mut last_published, mut timeline) = (Instant::now(), timeline);
+                let result = (|| {
+                    while !flag.load(Ordering::Relaxed) {
+                        crossbeam_channel::select! {
+                            recv(listener.events()) -> ev => match ev {
+                                Ok(ev) => rec.on_event(ev, super::unix_now_f64())?,
+                                Err(_) => break,
+                            },
+                            recv(marks_rx) -> name => {
+                                if let Ok(name) = name
+                                    && let Err(e) = rec.mark_now(&name)
+                                {
+                                    let _ = errors_tx.try_send(e);
+                                }
+                            },
+                            default(Duration::from_millis(200)) => rec.tick(super::unix_now_f64(), false)?,
                         }
-                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                            with(&mut |rec| rec.tick(super::unix_now_f64(), false))?
+                        let changed = rec.recorder.timeline().revision() != timeline.revision();
+                        if changed {
+                            timeline = Arc::new(rec.recorder.timeline().clone());
                         }
-                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                        if changed || last_published.elapsed() >= VIEW_EVERY {
+                            *published.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(rec.view(timeline.clone()));
+                            last_published = Instant::now();
+                        }
                     }
-                }
-                Ok(())
+                    Ok(())
+                })();
+                (rec, result)
             })
             .map_err(ShareError::Thread)?;
-        Ok(Self { rec, stop, thread: Some(thread) })
+        Ok(Self { view, marks, mark_errors, stop, thread: Some(thread), ended: None })
     }
 
-    /// The recorder, to read (timeline, students) or to mark; `None` once finished.
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Option<ClassRecorder>> {
-        self.rec.lock().unwrap_or_else(|e| e.into_inner())
+    /// The latest snapshot (never waits for the recording).
+    pub fn view(&self) -> Arc<ClassView> {
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A named marker at the class's latest second (set by the recording thread).
+    pub fn mark(&self, name: &str) -> Result<(), ShareError> {
+        self.marks.try_send(name.to_string()).map_err(|_| {
+            ShareError::Thread(std::io::Error::other("the class recording has stopped; the marker was not set"))
+        })
+    }
+
+    /// A marker the recording could not write, if any since the last call.
+    pub fn mark_error(&self) -> Option<ShareError> {
+        self.mark_errors.try_recv().ok()
     }
 
     /// The recording thread stopped on its own: a write error (disk full), said once.
@@ -542,23 +608,21 @@ impl LiveClass {
         if !self.thread.as_ref().is_some_and(|t| t.is_finished()) {
             return None;
         }
-        match self.thread.take()?.join() {
-            Ok(Err(e)) => Some(e),
-            _ => None,
-        }
+        let (rec, result) = self.thread.take()?.join().ok()?;
+        self.ended = Some(rec);
+        result.err()
     }
 
     /// Stops listening, closes every open second, writes the report.
     pub fn finish(mut self, interrupted: bool) -> Result<ClassSummary, ShareError> {
         self.stop.store(true, Ordering::Relaxed);
-        let thread_error = match self.thread.take().map(|t| t.join()) {
-            Some(Ok(Err(e))) => Some(e),
-            _ => None,
+        let (rec, thread_error) = match self.thread.take().map(|t| t.join()) {
+            Some(Ok((rec, result))) => (Some(rec), result.err()),
+            Some(Err(_)) => (None, None),
+            None => (self.ended.take(), None),
         };
-        let shared = std::mem::replace(&mut self.rec, Arc::new(Mutex::new(None)));
-        let rec = Arc::try_unwrap(shared).ok().and_then(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()));
         let Some(rec) = rec else {
-            return Err(ShareError::Thread(std::io::Error::other("the class session was already finished")));
+            return Err(ShareError::Thread(std::io::Error::other("the class recording thread failed")));
         };
         let (students, duplicates, late, rejected) =
             (rec.agg.students().count(), rec.agg.duplicates, rec.agg.late, rec.rejected);
@@ -579,9 +643,7 @@ impl Drop for LiveClass {
 /// Listens to a class until `duration_s` (or Ctrl-C through `stop`), recording everything.
 pub fn run_headless(opts: &HeadlessClass, stop: &AtomicBool) -> Result<ClassSummary, ShareError> {
     let mut live = LiveClass::start(opts)?;
-    if let Some(rec) = live.lock().as_ref() {
-        eprintln!("listening to {} (class session {})", opts.address, rec.dir().display());
-    }
+    eprintln!("listening to {} (class session {})", opts.address, live.view().dir.display());
     let deadline = opts.duration_s.map(|d| Instant::now() + Duration::from_secs_f64(d));
     let mut interrupted = false;
     loop {
