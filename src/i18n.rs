@@ -93,6 +93,41 @@ impl std::fmt::Display for Lang {
     }
 }
 
+/// A message for the user in no language yet: a catalogue key, its values, and the technical detail (English,
+/// for the log and the window's "details" hover). Errors become one where they are caught; the window renders
+/// it in its language.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub key: Key,
+    pub args: Vec<(&'static str, String)>,
+    pub detail: String,
+}
+
+impl Message {
+    pub fn new(key: Key, args: &[(&'static str, &dyn Display)], detail: impl Into<String>) -> Self {
+        Self { key, args: args.iter().map(|(k, v)| (*k, v.to_string())).collect(), detail: detail.into() }
+    }
+
+    /// The message in `lang`.
+    pub fn text(&self, lang: Lang) -> String {
+        let args: Vec<(&str, &dyn Display)> = self.args.iter().map(|(k, v)| (*k, v as &dyn Display)).collect();
+        lang.fmt(self.key, &args)
+    }
+}
+
+/// Text that was never an error value (a test's, a thread's own words): shown as it is, detail included.
+impl From<String> for Message {
+    fn from(detail: String) -> Self {
+        Self { key: Key::AsIs, args: vec![("text", detail.clone())], detail }
+    }
+}
+
+impl From<&str> for Message {
+    fn from(detail: &str) -> Self {
+        detail.to_string().into()
+    }
+}
+
 /// angry, disgust, fear, happy, neutral, sad, surprise.
 const EMOTIONS_KO: [&str; 7] = ["화남", "혐오", "두려움", "기쁨", "무표정", "슬픔", "놀람"];
 /// engaged, neutral, bored, away.
@@ -258,7 +293,6 @@ catalogue! {
     SavedSessionTitle: "Saved session (read-only)", "저장된 세션(읽기 전용)";
     InferenceThreadFailed: "could not start the inference thread: {error}", "추론 스레드를 시작하지 못했습니다: {error}";
     FrameNotSaved: "frame not saved: {error}", "프레임을 저장하지 못했습니다: {error}";
-    CannotOpenSession: "Cannot open session {path}: {error}", "세션 {path}을(를) 열 수 없습니다: {error}";
     CamerasFound: "{n} camera(s) found", "카메라 {n}대를 찾았습니다";
     DefaultMarker: "marker {n}", "마커 {n}";
     MarkerSet: "Marker \"{name}\" at {time}", "마커 \"{name}\": {time}";
@@ -286,6 +320,68 @@ catalogue! {
         "여기에는 파일(동영상이나 이미지 폴더)만 끌어다 놓을 수 있습니다.";
     DropHere: "Drop the video here to open it", "여기에 놓으면 동영상을 엽니다";
     LanguageSet: "Language: {name}", "언어: {name}";
+    Details: "details", "자세히";
+    ListingScreens: "listing screens and windows…", "화면과 창 목록을 읽는 중…";
+    LookingForCameras: "Looking for cameras…", "카메라를 찾는 중…";
+    CannotOpenSessionShort: "Cannot open the session: {error}", "세션을 열 수 없습니다: {error}";
+    CamerasNotListedShort: "Cameras could not be listed: {error}", "카메라 목록을 읽지 못했습니다: {error}";
+    SessionSummary: "{seconds} s recorded, {rows} face rows, {segments} segment(s); report {path}",
+        "{seconds}초 기록, 얼굴 행 {rows}개, 구간 {segments}개; 보고서 {path}";
+    AsIs: "{text}", "{text}";
+
+    // Errors, by kind (the technical detail goes to the log and the "details" hover).
+    ErrNotFound: "{path}: no such file or folder — check the path", "{path}: 파일이나 폴더가 없습니다. 경로를 확인하세요";
+    ErrEmptyFile: "{path}: the file is empty — the recording or copy did not finish; use another copy",
+        "{path}: 빈 파일입니다. 녹화나 복사가 끝나지 않았습니다. 다른 사본을 쓰세요";
+    ErrCannotRead: "{path}: cannot read it — check the permissions", "{path}: 읽을 수 없습니다. 권한을 확인하세요";
+    ErrNotAVideo: "{path}: not a video this app can read — check that it is a video file (mp4, mkv, avi, mov, webm…) and not damaged",
+        "{path}: 읽을 수 있는 동영상이 아닙니다. 동영상 파일(mp4, mkv, avi, mov, webm…)인지, 손상되지 않았는지 확인하세요";
+    ErrVideoTruncated: "{path}: the video ends early after {n} good frames — the file is probably cut short; results up to there are valid",
+        "{path}: 동영상이 정상 프레임 {n}개 뒤에 끝납니다(파일이 잘린 듯합니다). 그때까지의 결과는 유효합니다";
+    ErrDecodeFailed: "{path}: decoding failed after {n} frames — re-encode the video (see the README)",
+        "{path}: 프레임 {n}개 뒤에 디코딩에 실패했습니다. 동영상을 다시 인코딩하세요(README 참고)";
+    ErrNoImages: "{path}: the folder holds no images — choose a folder of frames or a video file",
+        "{path}: 폴더에 이미지가 없습니다. 프레임 이미지 폴더나 동영상 파일을 고르세요";
+    ErrBadImage: "{path}: the image is damaged or not really an image", "{path}: 손상되었거나 이미지가 아닌 파일입니다";
+    ErrFfmpegMissing: "ffmpeg was not found: videos are decoded with ffmpeg — install it (see the README)",
+        "ffmpeg를 찾지 못했습니다. 동영상은 ffmpeg로 읽으므로 설치하세요(README 참고)";
+    ErrNoCamera: "no camera matches {wanted} — plug a webcam in, or choose one from the list",
+        "{wanted}에 맞는 카메라가 없습니다. 웹캠을 연결하거나 목록에서 고르세요";
+    ErrCameraFailed: "camera {camera} cannot start — close other apps that use it (video calls, browser tabs) and check the camera permission",
+        "카메라 {camera}을(를) 시작할 수 없습니다. 카메라를 쓰는 다른 앱(화상 통화, 브라우저 탭)을 닫고 카메라 권한을 확인하세요";
+    ErrCameraLost: "camera {camera}: frames stopped — it was unplugged or taken by another app",
+        "카메라 {camera}: 프레임이 멈췄습니다. 연결이 끊겼거나 다른 앱이 가져갔습니다";
+    ErrScreen: "{target}: the screen or window cannot be captured — check that it is visible, or capture the whole screen",
+        "{target}: 화면이나 창을 캡처할 수 없습니다. 보이는 상태인지 확인하거나 화면 전체를 캡처하세요";
+    ErrScreenLost: "{target}: captures stopped — the display went away or the window was closed",
+        "{target}: 캡처가 멈췄습니다. 디스플레이가 없어졌거나 창이 닫혔습니다";
+    ErrOrtMissing: "the ONNX Runtime library was not found — run the setup again (see the README)",
+        "ONNX Runtime 라이브러리를 찾지 못했습니다. 설치를 다시 실행하세요(README 참고)";
+    ErrGpuRequested: "{gpu} was requested but cannot be used here — choose the CPU or auto",
+        "{gpu}을(를) 요청했지만 이 컴퓨터에서는 쓸 수 없습니다. CPU나 auto를 고르세요";
+    ErrModelFile: "{path}: the model cannot be loaded — pass the right model file or run the setup again",
+        "{path}: 모델을 불러올 수 없습니다. 올바른 모델 파일을 지정하거나 설치를 다시 실행하세요";
+    ErrModelShape: "{path}: not a model this app can use — pass the right model file (see models/README.md)",
+        "{path}: 이 앱에서 쓸 수 없는 모델입니다. 올바른 모델 파일을 지정하세요(models/README.md 참고)";
+    ErrInference: "a frame could not be analysed; the next one is tried", "프레임 하나를 분석하지 못했습니다. 다음 프레임으로 넘어갑니다";
+    ErrSessionFolder: "{path}: the session folder cannot be created — choose a writable folder or fix its permissions",
+        "{path}: 세션 폴더를 만들 수 없습니다. 쓸 수 있는 폴더를 고르거나 권한을 고치세요";
+    ErrSessionWrite: "{path}: cannot write — what was recorded before is kept; free disk space or fix permissions",
+        "{path}: 쓸 수 없습니다. 그때까지 기록한 것은 남아 있습니다. 디스크 공간을 비우거나 권한을 고치세요";
+    ErrSessionRead: "{path}: cannot read the session", "{path}: 세션을 읽을 수 없습니다";
+    ErrNotASession: "{path} is not a session folder — choose a folder made by a session or by analyze",
+        "{path}은(는) 세션 폴더가 아닙니다. 세션이나 analyze가 만든 폴더를 고르세요";
+    ErrExportTo: "{path}: cannot export there — the session is untouched; choose another folder",
+        "{path}: 그곳으로 내보낼 수 없습니다. 세션은 그대로이니 다른 폴더를 고르세요";
+    ErrNoSession: "no session is running: start one first", "진행 중인 세션이 없습니다. 먼저 시작하세요";
+    ErrDiskSlow: "the disk is not keeping up: that action was not recorded — try again", "디스크가 따라오지 못해 그 동작을 기록하지 못했습니다. 다시 시도하세요";
+    ErrWriterGone: "recording has stopped: that action was not recorded", "기록이 멈춰서 그 동작을 기록하지 못했습니다";
+    ErrFrameImage: "{path}: the video frame could not be saved", "{path}: 영상 프레임을 저장하지 못했습니다";
+    ErrClassAddress: "not a class address — write mqtt://HOST/CLASSCODE", "수업 주소가 아닙니다. mqtt://HOST/CLASSCODE 형식으로 쓰세요";
+    ErrClass: "the class connection failed", "수업 연결에 실패했습니다";
+    ErrThread: "the program could not start a thread of its own — close other programs and try again",
+        "프로그램이 작업 스레드를 시작하지 못했습니다. 다른 프로그램을 닫고 다시 시도하세요";
+    GpuFallback: "{name} ({gpu} unavailable)", "{name} ({gpu} 사용 불가)";
 
     // Sharing with a class (the student's side).
     ShareOffer: "Class {class} at {host} asks for this session's per-second figures: presence, attention, engagement, state and mean emotions — never video, images or your name.",
@@ -462,7 +558,7 @@ mod tests {
     fn korean_is_written_in_hangul() {
         // Texts that are not identical on purpose (a path hint) are all translated.
         let same: Vec<Key> = Key::ALL.iter().copied().filter(|&k| tr(Lang::En, k) == tr(Lang::Ko, k)).collect();
-        assert_eq!(same, vec![Key::VideoPathHint], "untranslated keys");
+        assert_eq!(same, vec![Key::VideoPathHint, Key::AsIs], "untranslated keys");
         assert!(tr(Lang::Ko, Key::Start).chars().all(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)));
     }
 

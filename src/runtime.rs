@@ -79,6 +79,11 @@ impl Device {
     }
 }
 
+/// The GPU provider `auto` tries on this platform (CUDA; DirectML on Windows), as users read it.
+pub fn auto_gpu_label() -> &'static str {
+    AUTO_GPU.label()
+}
+
 /// Which provider a session actually runs on, and why (shown in the CLI and the window).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {

@@ -112,7 +112,7 @@ fn faces_are_drawn_with_id_emotion_and_confidence_and_can_be_selected() {
     h.run_ok();
 
     assert!(matches!(h.state().source_state(), SourceState::Running { .. }));
-    assert!(matches!(h.state().model_status(), ModelStatus::Ready(p) if p.starts_with("CPU")));
+    assert!(matches!(h.state().model_status(), ModelStatus::Ready(p) if p.detail.starts_with("CPU")));
     h.get_by_label_contains("Provider: CPU (CUDA unavailable");
     h.get_by_label("2 faces");
     // Side panel: one entry per face with its top emotion and confidence.
@@ -596,4 +596,105 @@ fn exporting_a_long_session_leaves_no_gap_in_the_recording() {
     }
     let exported = std::fs::read_dir(&exports).unwrap().flatten().next().unwrap().path();
     assert!(std::fs::metadata(exported.join("frames.csv")).unwrap().len() as f64 / 1e6 >= frames_mb * 0.99);
+}
+
+/// Runs of three or more English words in `text` (what a Korean user should not have to read). Paths, numbers
+/// and names such as "CPU" or "UTF-8 BOM" are not sentences.
+fn english_sentences(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    let is_word = |w: &str| w.len() >= 2 && w.chars().all(|c| c.is_ascii_alphabetic() || c == '\'');
+    // A list ("mp4, mkv, avi") is not a sentence: a comma ends the run.
+    for w in text.split([' ', '\n', '(', ')', ':', '—', '·', '.', ',']).chain(std::iter::once("")) {
+        if is_word(w) {
+            run.push(w);
+        } else {
+            if run.len() >= 3 {
+                found.push(run.join(" "));
+            }
+            run.clear();
+        }
+    }
+    found
+}
+
+/// Everything the Korean window shows is Korean, errors included: each error kind is a catalogue entry at the
+/// window's edge; the technical English stays in the log and behind "자세히" (details).
+#[test]
+fn the_korean_window_shows_errors_in_korean() {
+    use emotion_monitor::app::errors::{Explain, provider_message};
+    use emotion_monitor::classify::ModelError;
+    use emotion_monitor::i18n::Lang;
+    use emotion_monitor::session::{SessionError, WriterError};
+    use emotion_monitor::source::SourceError;
+    let dir = tempfile::tempdir().unwrap();
+    // Sessions go under a path that is a file: starting one fails the way a read-only folder does.
+    let blocked = dir.path().join("not-a-folder");
+    std::fs::write(&blocked, b"x").unwrap();
+    let mut o = options(Some("lecture.mp4"), &blocked);
+    o.lang = Some(Lang::Ko);
+    let (app, feed) = EmotionApp::with_feed(o);
+    let no_gpu = emotion_monitor::runtime::Provider {
+        name: "CPU",
+        fallback_reason: Some(
+            "no NVIDIA driver: nvidia-smi is not installed and /proc/driver/nvidia is missing".into(),
+        ),
+    };
+    feed.events.send(LiveEvent::ModelReady { provider: provider_message(&no_gpu) }).unwrap();
+    let damaged = SourceError::NotAVideo {
+        path: "lecture.mp4".into(),
+        detail: "Invalid data found when processing input".into(),
+    };
+    feed.events.send(LiveEvent::SourceFailed { generation: 1, message: damaged.message() }).unwrap();
+    let glitch =
+        ModelError::Inference { path: "models/mycnn.onnx".into(), reason: "Non-zero status code returned".into() };
+    feed.events.send(LiveEvent::InferenceFailed(glitch.message())).unwrap();
+    let disk = WriterError::Session(SessionError::Write {
+        path: "sessions/frames.csv".into(),
+        source: std::io::Error::other("No space left on device"),
+    });
+    feed.events.send(LiveEvent::FrameNotSaved(disk.message())).unwrap();
+    let mut h = harness(app);
+    h.run_ok();
+    h.state_mut().apply(Action::Start);
+    wait_for_label(&mut h, "세션을 시작하지 못했습니다");
+    h.state_mut().apply(Action::Mark("퀴즈".into()));
+    h.run_ok();
+    h.get_by_label_contains("CUDA 사용 불가");
+    h.get_by_label_contains("읽을 수 있는 동영상이 아닙니다");
+    let mut english = Vec::new();
+    for node in h.query_all(egui_kittest::kittest::By::new().predicate(|_| true)) {
+        let node = node.accesskit_node();
+        for text in [node.label(), node.value()].into_iter().flatten() {
+            english.extend(english_sentences(&text).into_iter().map(|s| format!("{s:?} in {text:?}")));
+        }
+    }
+    assert!(english.is_empty(), "English sentences in the Korean window:\n{}", english.join("\n"));
+    // The technical text is still there for whoever needs it: the log, and the details hover.
+    assert!(h.query_all_by_label_contains("자세히").count() >= 3);
+    // What the check would have caught before: the English texts the errors themselves carry.
+    assert!(!english_sentences(&damaged.to_string()).is_empty() && !english_sentences(&disk.to_string()).is_empty());
+    assert!(english_sentences("CPU (CUDA 사용 불가) · mp4, mkv, avi · UTF-8 BOM").is_empty());
+}
+
+/// Opening the source menu never waits for the OS to list screens and windows (xcap can take a second on a
+/// desktop with many windows): the menu says it is listing, a worker lists, the menu fills in.
+#[test]
+fn the_source_menu_lists_screens_on_a_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _feed) = running_app(dir.path());
+    let mut h = harness(app);
+    h.run_ok();
+    h.get_by(|n| n.role() == egui::accesskit::Role::ComboBox && n.value().as_deref() == Some("no camera")).click();
+    h.step();
+    h.step();
+    h.get_by_label("listing screens and windows…");
+    for _ in 0..200 {
+        h.run_ok();
+        if h.query_by_label_contains("Screen 0").is_some() || h.query_by_label("No screen to capture.").is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the screens were not listed within 10 s");
 }

@@ -124,7 +124,7 @@ fn hangul_typed_through_ibus_becomes_a_marker() {
     let display = format!(":{}", 60 + std::process::id() % 300);
     started.0.push(
         Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"])
+            .args([display.as_str(), "-screen", "0", "1400x1000x24", "-nolisten", "tcp", "-noreset"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -321,7 +321,7 @@ fn the_window_without_the_emotion_model_analyses_once_switched_to_attention_only
     let mut live = Live::start(&ctx, cfg, shared.clone(), senders).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let next_event = || feed.events.recv_deadline(deadline).expect("an event within 30 s");
-    assert!(matches!(next_event(), LiveEvent::ModelFailed(e) if e.contains("mycnn.onnx")));
+    assert!(matches!(next_event(), LiveEvent::ModelFailed(e) if e.detail.contains("mycnn.onnx")));
     // The user ticks "Attention only": the detectors alone are loaded, and frames are analysed.
     shared.set_mode(Mode::AttentionOnly);
     live.open(SourceSpec::Video(video));

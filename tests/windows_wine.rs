@@ -53,7 +53,7 @@ impl Xvfb {
                 continue;
             }
             let child = Command::new("Xvfb")
-                .args([format!(":{n}").as_str(), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"])
+                .args([format!(":{n}").as_str(), "-screen", "0", "1400x1000x24", "-nolisten", "tcp", "-noreset"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use egui::{Color32, RichText};
 
+use super::errors::Explain;
 use super::timeline_ui::{FaceLinesShown, MAX_POINTS, PlotData, timeline_ui};
 use crate::i18n::{Key, Lang};
 use crate::share::teacher::{HeadlessClass, LiveClass};
@@ -79,10 +80,11 @@ impl ClassApp {
     fn poll(&mut self) {
         let Some(live) = self.live.as_mut() else { return };
         if let Some(e) = live.failed() {
-            self.notice = Some((self.lang.fmt(Key::ClassRecordingStopped, &[("error", &e)]), true));
+            self.notice =
+                Some((self.lang.fmt(Key::ClassRecordingStopped, &[("error", &e.message().text(self.lang))]), true));
         }
         if let Some(e) = live.mark_error() {
-            self.notice = Some((e.to_string(), true));
+            self.notice = Some((self.lang.fmt(Key::MarkerNotSet, &[("error", &e.message().text(self.lang))]), true));
         }
         let view = live.view();
         let t = &view.timeline;
@@ -115,11 +117,17 @@ impl ClassApp {
                 let (dot, text) = if rec.connected {
                     (Color32::from_rgb(60, 170, 90), lang.fmt(Key::ClassConnected, &[("address", &self.opts.address)]))
                 } else {
-                    let why = rec.last_error.as_deref().unwrap_or(lang.t(Key::ClassConnecting));
-                    (Color32::from_rgb(220, 80, 60), format!("{}: {why}", self.opts.address))
+                    let what = if rec.last_error.is_some() { Key::ErrClass } else { Key::ClassConnecting };
+                    (Color32::from_rgb(220, 80, 60), format!("{}: {}", self.opts.address, lang.t(what)))
                 };
                 ui.label(RichText::new("●").color(dot));
                 ui.label(text);
+                // The broker's own words (unreachable, refused password, untrusted certificate), on hover.
+                if !rec.connected
+                    && let Some(why) = &rec.last_error
+                {
+                    super::notices::details_ui(ui, lang, why);
+                }
                 ui.separator();
                 ui.label(RichText::new(lang.fmt(Key::StudentsConnected, &[("n", &live)])).strong());
             });
@@ -136,7 +144,7 @@ impl ClassApp {
                 if (ui.button(lang.t(Key::Mark)).clicked() || enter) && !self.marker.trim().is_empty() {
                     let name = std::mem::take(&mut self.marker);
                     if let Err(e) = class.mark(&name) {
-                        self.notice = Some((e.to_string(), true));
+                        self.notice = Some((lang.fmt(Key::MarkerNotSet, &[("error", &e.message().text(lang))]), true));
                     }
                 }
                 ui.separator();

@@ -23,6 +23,8 @@ pub struct Controls {
     /// "Refresh cameras" lists them again).
     pub screens: Option<Result<Vec<ScreenInfo>, String>>,
     pub windows: Option<Result<Vec<String>, String>>,
+    /// The screens and windows are being listed on a worker.
+    pub listing: bool,
 }
 
 /// Read-only facts the controls show.
@@ -136,7 +138,17 @@ impl Controls {
         actions: &mut Vec<Action>,
     ) {
         ui.separator();
-        let screens = self.screens.get_or_insert_with(|| crate::source::list_screens().map_err(|e| e.to_string()));
+        let (Some(screens), Some(windows)) = (&self.screens, &self.windows) else {
+            if !self.listing {
+                self.listing = true;
+                actions.push(Action::ListScreens);
+            }
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(lang.t(Key::ListingScreens));
+            });
+            return;
+        };
         match screens {
             Ok(list) if list.is_empty() => {
                 ui.label(lang.t(Key::NoScreenFound));
@@ -156,8 +168,6 @@ impl Controls {
                 ui.label(lang.t(Key::NoScreenToCapture)).on_hover_text(e.as_str());
             }
         }
-        let windows =
-            self.windows.get_or_insert_with(|| crate::source::screen::list_windows().map_err(|e| e.to_string()));
         match windows {
             Ok(list) => {
                 for title in list.iter() {
@@ -357,7 +367,11 @@ fn model_ui(ui: &mut egui::Ui, lang: Lang, model: &ModelStatus) {
             ui.label(lang.t(Key::LoadingModels));
         }
         ModelStatus::Ready(provider) => {
-            ui.label(lang.fmt(Key::Provider, &[("provider", provider)])).on_hover_text(lang.t(Key::ProviderHover));
+            let hover = match provider.text(lang) == provider.detail {
+                true => lang.t(Key::ProviderHover).to_string(),
+                false => format!("{}\n\n{}", lang.t(Key::ProviderHover), provider.detail),
+            };
+            ui.label(lang.fmt(Key::Provider, &[("provider", &provider.text(lang))])).on_hover_text(hover);
         }
         ModelStatus::Failed(_) => {
             ui.label(RichText::new(lang.t(Key::ProviderNone)).color(theme::RED));

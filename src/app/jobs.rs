@@ -28,8 +28,13 @@ pub enum JobDone {
     },
     Exported {
         to: PathBuf,
-        result: Result<usize, String>,
+        result: Result<usize, crate::session::SessionError>,
         excel: bool,
+    },
+    /// Cameras (and, when asked, screens and windows) listed on a worker: the OS can take a second or more.
+    Devices {
+        cameras: Result<Vec<crate::source::CameraInfo>, crate::source::SourceError>,
+        screens: Option<ScreensAndWindows>,
     },
     /// A file dialog closed.
     Picked {
@@ -37,6 +42,12 @@ pub enum JobDone {
         picked: Picked,
     },
 }
+
+/// What the source menu lists besides cameras.
+pub type ScreensAndWindows = (
+    Result<Vec<crate::source::ScreenInfo>, crate::source::SourceError>,
+    Result<Vec<String>, crate::source::SourceError>,
+);
 
 pub struct Jobs {
     pub tx: crossbeam_channel::Sender<JobDone>,

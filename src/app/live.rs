@@ -20,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
+use super::errors::Explain;
 use super::stats::Counters;
 use crate::detect::scene::DetectorChoice;
+use crate::i18n::{Key, Message};
 use crate::pipeline::{FrameResult, Mode, Pipeline, PipelineConfig, StageTimings};
 use crate::session::SessionWriter;
 use crate::source::{self, CameraSelector, CameraSource, Frame, FrameSource, ScreenOptions, ScreenSource, SourceError};
@@ -66,10 +68,10 @@ pub struct LiveFrame {
 pub enum LiveEvent {
     /// The models are loaded; `provider` says where they run ("CPU", "CUDA", "CPU (CUDA unavailable: …)").
     ModelReady {
-        provider: String,
+        provider: Message,
     },
     /// The models could not be loaded: frames are shown without analysis.
-    ModelFailed(String),
+    ModelFailed(Message),
     SourceOpened {
         generation: u64,
         name: String,
@@ -80,21 +82,21 @@ pub enum LiveEvent {
     /// Opening or reading the source failed (not a camera that vanished: see `CameraLost`).
     SourceFailed {
         generation: u64,
-        message: String,
+        message: Message,
     },
     /// The camera stopped delivering frames mid-session.
     CameraLost {
         generation: u64,
-        message: String,
+        message: Message,
     },
     /// A video file reached its end.
     SourceEnded {
         generation: u64,
     },
     /// A frame could not be analysed (the next one will be tried).
-    InferenceFailed(String),
+    InferenceFailed(Message),
     /// A frame could not be saved although "record video frames" is on (the reason).
-    FrameNotSaved(String),
+    FrameNotSaved(Message),
 }
 
 /// A bounded channel's sending end that, when the channel is full, throws the oldest message away
@@ -270,7 +272,10 @@ impl Live {
             Err(e) => send_event(
                 &self.events_tx,
                 &self.ctx,
-                LiveEvent::SourceFailed { generation, message: format!("could not start the capture thread: {e}") },
+                LiveEvent::SourceFailed {
+                    generation,
+                    message: Message::new(Key::ErrThread, &[], format!("could not start the capture thread: {e}")),
+                },
             ),
         }
         generation
@@ -343,7 +348,7 @@ fn capture_loop(
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("{e}");
-            let message = e.to_string();
+            let message = e.message();
             return send_event(events, ctx, LiveEvent::SourceFailed { generation, message });
         }
     };
@@ -365,7 +370,7 @@ fn capture_loop(
             Ok(None) => return send_event(events, ctx, LiveEvent::SourceEnded { generation }),
             Err(e) => {
                 tracing::warn!("{e}");
-                let message = e.to_string();
+                let message = e.message();
                 let ev = if matches!(e, SourceError::CameraLost { .. } | SourceError::ScreenLost { .. }) {
                     LiveEvent::CameraLost { generation, message }
                 } else {
@@ -460,7 +465,7 @@ fn inference_loop(
                 // One message per few seconds, not one per frame.
                 if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
                     tracing::warn!("{e}");
-                    send_event(events, ctx, LiveEvent::InferenceFailed(e.to_string()));
+                    send_event(events, ctx, LiveEvent::InferenceFailed(e.message()));
                     last_error = Some(Instant::now());
                 }
                 unanalysed(frame)
@@ -476,7 +481,7 @@ fn inference_loop(
             if let Err(e) = shared.session.frame(result, captured.generation, keep)
                 && last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(5))
             {
-                send_event(events, ctx, LiveEvent::FrameNotSaved(e.to_string()));
+                send_event(events, ctx, LiveEvent::FrameNotSaved(e.message()));
                 last_error = Some(Instant::now());
             }
         }
@@ -495,12 +500,12 @@ fn open_pipeline(
     match Pipeline::open(cfg) {
         Ok(p) => {
             shared.session.set_pipeline(p.mode(), p.model_files());
-            send_event(events, ctx, LiveEvent::ModelReady { provider: p.provider().to_string() });
+            send_event(events, ctx, LiveEvent::ModelReady { provider: super::errors::provider_message(p.provider()) });
             Some(p)
         }
         Err(e) => {
             tracing::error!("{e}");
-            send_event(events, ctx, LiveEvent::ModelFailed(e.to_string()));
+            send_event(events, ctx, LiveEvent::ModelFailed(e.message()));
             None
         }
     }
@@ -519,7 +524,7 @@ fn follow_choices(p: &mut Pipeline, shared: &Shared, events: &Sender<LiveEvent>,
     };
     if let Err(e) = switched.and_then(|()| p.set_mode(mode)) {
         tracing::warn!("{e}");
-        send_event(events, ctx, LiveEvent::InferenceFailed(e.to_string()));
+        send_event(events, ctx, LiveEvent::InferenceFailed(e.message()));
         shared.set_detector(p.detector_choice());
         shared.set_mode(p.mode());
     }

@@ -17,6 +17,7 @@ use eframe::egui;
 pub mod class;
 pub mod controls_ui;
 mod dialogs;
+pub mod errors;
 mod exit_plan;
 pub mod faces_ui;
 mod jobs;
@@ -38,11 +39,12 @@ use egui::RichText;
 pub use live::{Feed, FeedSenders, LiveEvent, LiveFrame, SourceSpec, feed_channels};
 pub use state::{Action, FaceLines, MemoryStorage, ModelStatus, RememberedSource, SessionState, Settings, SourceState};
 
-use crate::i18n::{Key, Lang};
+use crate::i18n::{Key, Lang, Message};
 use crate::pipeline::PipelineConfig;
 use crate::source::{CameraInfo, CameraSelector, SourceError};
 use controls_ui::{Controls, ControlsView};
 use dialogs::{Picked, Purpose};
+use errors::Explain;
 use exit_plan::{ExitPlan, save_png};
 use jobs::{JobDone, Jobs};
 use live::{Live, Shared};
@@ -148,7 +150,7 @@ pub fn run_window(opts: WindowOptions) -> anyhow::Result<()> {
 /// there is none.
 pub fn initial_source(
     opts: &WindowOptions,
-    cameras: &Result<Vec<CameraInfo>, String>,
+    cameras: &Result<Vec<CameraInfo>, Message>,
     remembered: Option<&RememberedSource>,
     lang: Lang,
 ) -> Result<SourceSpec, String> {
@@ -170,7 +172,7 @@ pub fn initial_source(
             Some(cam) => Ok(SourceSpec::Camera(CameraSelector::Index(cam.index))),
             None => Err(lang.t(Key::NoCameraNoVideo).to_string()),
         },
-        Err(e) => Err(lang.fmt(Key::CamerasNotListed, &[("error", e)])),
+        Err(e) => Err(lang.fmt(Key::CamerasNotListed, &[("error", &e.text(lang))])),
     }
 }
 
@@ -203,6 +205,8 @@ pub struct EmotionApp {
     marker_count: u32,
     /// The user ticked "record video frames" (the session writer saves them).
     record_frames: bool,
+    /// The first source waits for the camera list (listed on a worker at start).
+    awaiting_cameras: bool,
     /// Slow work (finishing a session, exporting one, a file dialog) runs on its own threads and reports here.
     jobs: Jobs,
     /// To wake the UI when a job is done (known from the first frame on).
@@ -231,15 +235,19 @@ impl EmotionApp {
                 Err(e) => startup_error = Some((Key::InferenceThreadFailed, e.to_string())),
             }
         }
-        let cameras = if viewing {
-            Ok(Vec::new())
-        } else {
-            crate::source::list_cameras().map_err(|e: SourceError| e.to_string())
-        };
-        let mut app = Self::build(opts, settings, live, shared, feed, cameras);
+        let mut app = Self::build(opts, settings, live, shared, feed, Ok(Vec::new()));
         app.ctx = Some(ctx.clone());
+        if !viewing {
+            // Listing cameras can take the OS a second or more: a worker does it, the window shows at once.
+            let needs_list = matches!(app.source, SourceState::NoSource { .. });
+            if needs_list {
+                app.source = SourceState::NoSource { why: app.lang.t(Key::LookingForCameras).to_string() };
+                app.awaiting_cameras = true;
+            }
+            app.list_devices(false);
+        }
         if let Some((key, e)) = startup_error {
-            app.notify(app.lang.fmt(key, &[("error", &e)]), true);
+            app.notify_message(Some(key), Message::new(Key::ErrThread, &[], e));
         }
         app
     }
@@ -268,7 +276,7 @@ impl EmotionApp {
         live: Option<Live>,
         shared: Arc<Shared>,
         feed: Feed,
-        cameras: Result<Vec<CameraInfo>, String>,
+        cameras: Result<Vec<CameraInfo>, Message>,
     ) -> Self {
         let exit = ExitPlan::new(opts.exit_after_s, opts.screenshot.clone());
         let mut controls = Controls::default();
@@ -307,6 +315,7 @@ impl EmotionApp {
             exit,
             marker_count: 0,
             record_frames: false,
+            awaiting_cameras: false,
             jobs: Jobs::new(),
             ctx: None,
             opts,
@@ -315,10 +324,7 @@ impl EmotionApp {
             app.model = ModelStatus::Viewing;
             match app.timeline.load_saved(&dir) {
                 Ok(()) => app.source = SourceState::NoSource { why: String::new() },
-                Err(e) => {
-                    let text = app.lang.fmt(Key::CannotOpenSession, &[("path", &dir.display()), ("error", &e)]);
-                    app.notify(text, true);
-                }
+                Err(e) => app.notify_error(Key::CannotOpenSessionShort, &e),
             }
             return app;
         }
@@ -377,6 +383,24 @@ impl EmotionApp {
         self.notices.push(text.into(), error);
     }
 
+    /// An error notice: `wrapper`'s text ("Export failed: {error}") around the error's catalogue text, in the
+    /// window's language; the technical detail goes to the log and the "details" hover.
+    fn notify_error(&mut self, wrapper: Key, e: &dyn Explain) {
+        let m = e.message();
+        let text = self.lang.fmt(wrapper, &[("error", &m.text(self.lang))]);
+        self.notices.push_detailed(text, true, Some(m.detail));
+    }
+
+    /// A message that came over a channel already made (a worker's event).
+    fn notify_message(&mut self, wrapper: Option<Key>, m: Message) {
+        let inner = m.text(self.lang);
+        let text = match wrapper {
+            Some(k) => self.lang.fmt(k, &[("error", &inner)]),
+            None => inner,
+        };
+        self.notices.push_detailed(text, true, Some(m.detail));
+    }
+
     fn open(&mut self, spec: SourceSpec) {
         let generation = match self.live.as_mut() {
             Some(l) => l.open(spec.clone()),
@@ -396,19 +420,11 @@ impl EmotionApp {
                 self.video.clear();
                 self.open(spec);
             }
-            Action::RefreshCameras => match crate::source::list_cameras() {
-                Ok(c) => {
-                    let n = c.len();
-                    let first = c.first().map(|cam| cam.index);
-                    self.cameras = c;
-                    self.notify(self.lang.fmt(Key::CamerasFound, &[("n", &n)]), false);
-                    // Nothing was open: a camera that just appeared is what the user wants.
-                    if let (SourceState::NoSource { .. }, Some(index)) = (&self.source, first) {
-                        self.open(SourceSpec::Camera(CameraSelector::Index(index)));
-                    }
-                }
-                Err(e) => self.notify(e.to_string(), true),
-            },
+            Action::RefreshCameras => {
+                self.controls.listing = true;
+                self.list_devices(true);
+            }
+            Action::ListScreens => self.list_devices(true),
             Action::Retry => {
                 if let Some(spec) = self.source.spec().cloned() {
                     self.open(spec);
@@ -438,7 +454,7 @@ impl EmotionApp {
                 // then runs on a worker, so neither the window nor the recording waits for it.
                 let reply = self.jobs.reply(self.ctx.clone(), move |result| JobDone::ReadyToExport { to, result });
                 if let Err(e) = self.shared.session.flush(reply) {
-                    self.notify(self.lang.fmt(Key::ExportFailed, &[("error", &e)]), true);
+                    self.notify_error(Key::ExportFailed, &e);
                 }
             }
             Action::SetDetector(choice) => {
@@ -469,6 +485,51 @@ impl EmotionApp {
         }
     }
 
+    /// Lists the cameras (and the screens and windows) on a worker; [`Self::on_devices`] takes the answer.
+    fn list_devices(&mut self, screens: bool) {
+        self.jobs.spawn(self.ctx.clone(), "list-devices", move || JobDone::Devices {
+            cameras: crate::source::list_cameras(),
+            screens: screens.then(|| (crate::source::list_screens(), crate::source::screen::list_windows())),
+        });
+    }
+
+    fn on_devices(&mut self, cameras: Result<Vec<CameraInfo>, SourceError>, screens: Option<jobs::ScreensAndWindows>) {
+        if let Some((s, w)) = screens {
+            self.controls.screens = Some(s.map_err(|e| e.to_string()));
+            self.controls.windows = Some(w.map_err(|e| e.to_string()));
+            self.controls.listing = false;
+        }
+        let starting = std::mem::take(&mut self.awaiting_cameras);
+        match cameras {
+            Ok(c) => {
+                let n = c.len();
+                let first = c.first().map(|cam| cam.index);
+                self.cameras = c;
+                if starting {
+                    // The first source, now that the cameras are known (nothing else was asked for).
+                    if matches!(self.source, SourceState::NoSource { .. }) {
+                        let listed = Ok(self.cameras.clone());
+                        match initial_source(&self.opts, &listed, self.settings.source.as_ref(), self.lang) {
+                            Ok(spec) => self.open(spec),
+                            Err(why) => self.source = SourceState::NoSource { why },
+                        }
+                    }
+                    return;
+                }
+                self.notify(self.lang.fmt(Key::CamerasFound, &[("n", &n)]), false);
+                // Nothing was open: a camera that just appeared is what the user wants.
+                if let (SourceState::NoSource { .. }, Some(index)) = (&self.source, first) {
+                    self.open(SourceSpec::Camera(CameraSelector::Index(index)));
+                }
+            }
+            Err(e) if starting && matches!(self.source, SourceState::NoSource { .. }) => {
+                let why = self.lang.fmt(Key::CamerasNotListed, &[("error", &e.message().text(self.lang))]);
+                self.source = SourceState::NoSource { why };
+            }
+            Err(e) => self.notify_error(Key::CamerasNotListedShort, &e),
+        }
+    }
+
     /// A named marker at the current session time (empty name: "marker N").
     fn mark(&mut self, name: String) {
         self.marker_count += 1;
@@ -476,7 +537,7 @@ impl EmotionApp {
         let for_reply = name.clone();
         let reply = self.jobs.reply(self.ctx.clone(), move |result| JobDone::Marked { name: for_reply, result });
         if let Err(e) = self.shared.session.mark(&name, reply) {
-            self.notify(self.lang.fmt(Key::MarkerNotSet, &[("error", &e)]), true);
+            self.notify_error(Key::MarkerNotSet, &e);
         }
     }
 
@@ -495,14 +556,12 @@ impl EmotionApp {
         self.notify(self.lang.fmt(Key::Exporting, &[("path", &dest.display())]), false);
         let excel = self.settings.excel;
         self.jobs.spawn(self.ctx.clone(), "export", move || JobDone::Exported {
-            result: crate::session::export_session(&dir, &dest)
-                .and_then(|files| {
-                    if excel {
-                        crate::session::add_excel_bom(&files)?;
-                    }
-                    Ok(files.len())
-                })
-                .map_err(|e| e.to_string()),
+            result: crate::session::export_session(&dir, &dest).and_then(|files| {
+                if excel {
+                    crate::session::add_excel_bom(&files)?;
+                }
+                Ok(files.len())
+            }),
             to: dest,
             excel,
         });
@@ -592,7 +651,8 @@ impl EmotionApp {
             other => other.spec().map_or_else(|| "no source".to_string(), |s| s.to_string()),
         };
         let provider = match &self.model {
-            ModelStatus::Ready(p) => p.clone(),
+            // session.json is data, not the window: the provider as the log and the CLI write it.
+            ModelStatus::Ready(p) => p.detail.clone(),
             _ => "not loaded".to_string(),
         };
         let model_file =
@@ -607,7 +667,7 @@ impl EmotionApp {
                 self.marker_count = 0;
                 self.session = SessionState::Starting { since: Instant::now() };
             }
-            Err(e) => self.notify(self.lang.fmt(Key::SessionNotStarted, &[("error", &e)]), true),
+            Err(e) => self.notify_error(Key::SessionNotStarted, &e),
         }
     }
 
@@ -622,7 +682,7 @@ impl EmotionApp {
             }
             Err(e) => {
                 self.session = SessionState::Idle;
-                self.notify(self.lang.fmt(Key::SessionNotStarted, &[("error", &e)]), true);
+                self.notify_error(Key::SessionNotStarted, &e);
             }
         }
     }
@@ -640,7 +700,7 @@ impl EmotionApp {
         let for_reply = dir.clone();
         let reply = self.jobs.reply(self.ctx.clone(), move |result| JobDone::Finished { dir: for_reply, result });
         if let Err(e) = self.shared.session.stop(reply) {
-            self.notify(self.lang.fmt(Key::FinishFailed, &[("error", &e)]), true);
+            self.notify_error(Key::FinishFailed, &e);
             return;
         }
         self.session = if dir.as_os_str().is_empty() {
@@ -657,21 +717,17 @@ impl EmotionApp {
                 let time = controls_ui::format_elapsed(Duration::from_secs_f64(t.max(0.0)));
                 self.notify(self.lang.fmt(Key::MarkerSet, &[("name", &name), ("time", &time)]), false);
             }
-            JobDone::Marked { result: Err(e), .. } => {
-                self.notify(self.lang.fmt(Key::MarkerNotSet, &[("error", &e)]), true)
-            }
+            JobDone::Marked { result: Err(e), .. } => self.notify_error(Key::MarkerNotSet, &e),
             JobDone::ReadyToExport { to, result: Ok(dir) } => self.export(dir, &to),
-            JobDone::ReadyToExport { result: Err(e), .. } => {
-                self.notify(self.lang.fmt(Key::ExportFailed, &[("error", &e)]), true)
-            }
+            JobDone::ReadyToExport { result: Err(e), .. } => self.notify_error(Key::ExportFailed, &e),
             JobDone::Finished { dir, result } => {
                 let summary = match result {
                     Ok(s) => {
                         self.notify(self.lang.fmt(Key::SessionSaved, &[("path", &s.dir.display())]), false);
-                        summary_text(&s)
+                        summary_text(self.lang, &s)
                     }
                     Err(e) => {
-                        self.notify(self.lang.fmt(Key::FinishFailed, &[("error", &e)]), true);
+                        self.notify_error(Key::FinishFailed, &e);
                         String::new()
                     }
                 };
@@ -685,10 +741,9 @@ impl EmotionApp {
                 let key = if excel { Key::ExportedExcel } else { Key::Exported };
                 self.notify(self.lang.fmt(key, &[("n", &n), ("path", &to.display())]), false)
             }
-            JobDone::Exported { result: Err(e), .. } => {
-                self.notify(self.lang.fmt(Key::ExportFailed, &[("error", &e)]), true)
-            }
+            JobDone::Exported { result: Err(e), .. } => self.notify_error(Key::ExportFailed, &e),
             JobDone::Picked { purpose, picked } => self.on_picked(purpose, picked),
+            JobDone::Devices { cameras, screens } => self.on_devices(cameras, screens),
         }
     }
 
@@ -704,7 +759,7 @@ impl EmotionApp {
             self.on_job_done(done);
         }
         if let Some(e) = self.shared.session.take_errors().into_iter().next() {
-            self.notify(self.lang.fmt(Key::RecordingError, &[("error", &e)]), true);
+            self.notify_error(Key::RecordingError, &e);
         }
         let mut newest = None;
         while let Ok(f) = self.feed.results.try_recv() {
@@ -726,8 +781,8 @@ impl EmotionApp {
         match ev {
             LiveEvent::ModelReady { provider } => self.model = ModelStatus::Ready(provider),
             LiveEvent::ModelFailed(e) => self.model = ModelStatus::Failed(e),
-            LiveEvent::InferenceFailed(e) => self.notify(e, true),
-            LiveEvent::FrameNotSaved(e) => self.notify(self.lang.fmt(Key::FrameNotSaved, &[("error", &e)]), true),
+            LiveEvent::InferenceFailed(e) => self.notify_message(None, e),
+            LiveEvent::FrameNotSaved(e) => self.notify_message(Some(Key::FrameNotSaved), e),
             LiveEvent::SourceOpened { generation, name, live, .. } if Some(generation) == current => {
                 let spec = self.source.spec().cloned().unwrap_or(SourceSpec::Video(PathBuf::from(&name)));
                 if let SourceSpec::Video(p) = &spec {
@@ -846,7 +901,12 @@ impl EmotionApp {
     fn source_banner_ui(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         let lang = self.lang;
         if let ModelStatus::Failed(e) = &self.model {
-            ui.label(RichText::new(lang.fmt(Key::AnalysisUnavailable, &[("error", e)])).color(theme::RED));
+            ui.horizontal_wrapped(|ui| {
+                ui.label(
+                    RichText::new(lang.fmt(Key::AnalysisUnavailable, &[("error", &e.text(lang))])).color(theme::RED),
+                );
+                notices::details_ui(ui, lang, &e.detail);
+            });
             ui.label(lang.t(Key::AnalysisUnavailableHelp));
             ui.separator();
         }
@@ -872,7 +932,11 @@ impl EmotionApp {
                 });
             }
             SourceState::Lost { message, .. } => {
-                ui.label(RichText::new(lang.fmt(Key::CameraLost, &[("message", message)])).color(theme::RED).strong());
+                ui.horizontal_wrapped(|ui| {
+                    let text = lang.fmt(Key::CameraLost, &[("message", &message.text(lang))]);
+                    ui.label(RichText::new(text).color(theme::RED).strong());
+                    notices::details_ui(ui, lang, &message.detail);
+                });
                 ui.horizontal(|ui| {
                     ui.label(lang.t(Key::CameraLostHelp));
                     if ui.button(lang.t(Key::Retry)).clicked() {
@@ -881,7 +945,10 @@ impl EmotionApp {
                 });
             }
             SourceState::Failed { message, .. } => {
-                ui.label(RichText::new(message.as_str()).color(theme::RED).strong());
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(RichText::new(message.text(lang)).color(theme::RED).strong());
+                    notices::details_ui(ui, lang, &message.detail);
+                });
                 ui.horizontal(|ui| {
                     if ui.button(lang.t(Key::Retry)).clicked() {
                         actions.push(Action::Retry);
@@ -921,7 +988,7 @@ impl EmotionApp {
                 ui.label(RichText::new(lang.fmt(Key::SessionPath, &[("path", &dir.display())])).small());
             }
         });
-        self.notices.ui(ui, true);
+        self.notices.ui(ui, self.lang, true);
     }
 
     fn viewer_ui(&mut self, ui: &mut egui::Ui) {
@@ -938,7 +1005,7 @@ impl EmotionApp {
             });
         });
         egui::Panel::bottom("status").show(ui, |ui| {
-            self.notices.ui(ui, false);
+            self.notices.ui(ui, self.lang, false);
         });
         egui::CentralPanel::default().show(ui, |ui| {
             self.timeline.saved_ui(ui, lang);
@@ -1006,14 +1073,14 @@ impl EmotionApp {
 }
 
 /// The one-line summary of a finished session shown under the controls.
-fn summary_text(s: &crate::session::SessionSummary) -> String {
-    format!(
-        "{} s recorded, {} face rows, {} segment(s); report {}",
-        s.seconds,
-        s.frame_rows,
-        s.segments.len(),
-        s.report.display()
-    )
+fn summary_text(lang: Lang, s: &crate::session::SessionSummary) -> String {
+    let args: [(&str, &dyn std::fmt::Display); 4] = [
+        ("seconds", &s.seconds),
+        ("rows", &s.frame_rows),
+        ("segments", &s.segments.len()),
+        ("path", &s.report.display()),
+    ];
+    lang.fmt(Key::SessionSummary, &args)
 }
 
 /// Settings remembered from the last run that the command line did not override.

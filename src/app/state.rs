@@ -38,13 +38,13 @@ pub enum SourceState {
     Lost {
         spec: SourceSpec,
         generation: u64,
-        message: String,
+        message: crate::i18n::Message,
     },
     /// The source could not be opened or read.
     Failed {
         spec: SourceSpec,
         generation: u64,
-        message: String,
+        message: crate::i18n::Message,
     },
 }
 
@@ -77,8 +77,8 @@ impl SourceState {
 pub enum ModelStatus {
     Loading,
     /// The execution provider, e.g. "CPU (CUDA unavailable: …)".
-    Ready(String),
-    Failed(String),
+    Ready(crate::i18n::Message),
+    Failed(crate::i18n::Message),
     /// A saved session is shown: no models needed.
     Viewing,
 }
@@ -123,6 +123,8 @@ impl SessionState {
 pub enum Action {
     Open(SourceSpec),
     RefreshCameras,
+    /// List the screens and windows for the source menu (on a worker).
+    ListScreens,
     /// Reopen the current source (after a lost camera or a failed open).
     Retry,
     Start,

@@ -119,7 +119,7 @@ impl TimelineView {
     }
 
     /// Loads a saved session folder for the read-only viewer.
-    pub fn load_saved(&mut self, dir: &Path) -> Result<(), String> {
+    pub fn load_saved(&mut self, dir: &Path) -> Result<(), crate::session::SessionError> {
         let (data, interrupted) = load_saved(dir)?;
         self.saved = Some(data.decimated(MAX_POINTS));
         self.saved_interrupted = interrupted;
@@ -408,8 +408,8 @@ pub(crate) fn plot_data(t: &Timeline) -> PlotData {
 }
 
 /// A saved session folder's timeline (and whether it was interrupted).
-pub(crate) fn load_saved(dir: &Path) -> Result<(PlotData, bool), String> {
-    let loaded = crate::session::open_session(dir).map_err(|e| e.to_string())?;
+pub(crate) fn load_saved(dir: &Path) -> Result<(PlotData, bool), crate::session::SessionError> {
+    let loaded = crate::session::open_session(dir)?;
     Ok((plot_data(&loaded.timeline), loaded.interrupted))
 }
 
