@@ -10,12 +10,10 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-/// The shipped models whose hashes `--version` prints, and the environment variable each goes to.
-const MODELS: [(&str, &str); 3] = [
-    ("blazeface_short.onnx", "EMOTION_MONITOR_SHA256_BLAZEFACE_SHORT"),
-    ("centerface.onnx", "EMOTION_MONITOR_SHA256_CENTERFACE"),
-    ("mycnn.onnx", "EMOTION_MONITOR_SHA256_MYCNN"),
-];
+#[allow(dead_code)]
+mod model_files {
+    include!("src/model_files.rs");
+}
 
 fn main() {
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
@@ -25,13 +23,27 @@ fn main() {
         None => "unknown".to_string(),
     };
     println!("cargo:rustc-env=EMOTION_MONITOR_COMMIT={commit}");
-    for (file, var) in MODELS {
+    // `(file, sha256)` of each shipped model for src/provenance.rs, and `--version`'s text (sha256sum's format).
+    let mut built = String::from("[");
+    let mut version = format!("{}\ncommit {commit}", std::env::var("CARGO_PKG_VERSION").unwrap_or_default());
+    for file in model_files::MODEL_FILES {
         let path = root.join("models").join(file);
         println!("cargo:rerun-if-changed={}", path.display());
         let hash = sha256(&path).unwrap_or_else(|| "missing".to_string());
-        println!("cargo:rustc-env={var}={hash}");
+        built.push_str(&format!("({file:?}, {hash:?}),"));
+        version.push_str(&format!("\n{hash}  models/{file}"));
     }
+    built.push(']');
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    let write = |name: &str, text: &str| {
+        if let Err(e) = std::fs::write(out.join(name), text) {
+            println!("cargo:warning=cannot write {name} into OUT_DIR: {e}");
+        }
+    };
+    write("built_models.rs", &built);
+    write("long_version.txt", &version);
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/model_files.rs");
 }
 
 /// `(commit, dirty)` from `git` (and the files whose change means it must be asked again); `None` when

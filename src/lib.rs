@@ -12,6 +12,8 @@ pub mod engagement;
 pub mod fonts;
 pub mod geometry;
 pub mod i18n;
+pub mod latest;
+pub mod model_files;
 pub mod pipeline;
 pub mod provenance;
 pub mod runtime;

@@ -281,7 +281,7 @@ fn show_error_without_console(_message: &str) {}
 /// `models/` next to the executable, when it holds the emotion model (an installed or unzipped copy).
 fn models_beside_executable() -> Option<PathBuf> {
     let dir = std::env::current_exe().ok()?.parent()?.join("models");
-    dir.join("mycnn.onnx").is_file().then_some(dir)
+    dir.join(emotion_monitor::model_files::EMOTION_FILE).is_file().then_some(dir)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -298,9 +298,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     // An installed copy (the Windows folder, a zip) carries its models next to the executable.
     if let Some(dir) = cli.models.clone().or_else(models_beside_executable) {
-        cfg.detector_model = dir.join("blazeface_short.onnx");
-        cfg.scene_model = dir.join("centerface.onnx");
-        cfg.emotion_model = dir.join("mycnn.onnx");
+        cfg.use_models_in(&dir);
     }
     match cli.command {
         Some(Command::Analyze { input, csv, every, no_session, quiet, duration, region, sequence, share }) => {

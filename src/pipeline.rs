@@ -12,6 +12,7 @@ use crate::detect::centerface::CenterFace;
 use crate::detect::scene::{DetectorChoice, SceneConfig, SceneDetector};
 use crate::detect::{Detection, FaceDetector};
 use crate::provenance::ModelFile;
+use crate::model_files::{DETECTOR_FILE, EMOTION_FILE, SCENE_FILE};
 use crate::runtime::{Device, Provider};
 use crate::source::Frame;
 use crate::track::{TrackedFace, Tracker, TrackerConfig};
@@ -92,13 +93,20 @@ impl PipelineConfig {
         files
     }
 
+    /// Takes the three models from `dir` (`--models`, an installed copy's folder).
+    pub fn use_models_in(&mut self, dir: &Path) {
+        self.detector_model = dir.join(DETECTOR_FILE);
+        self.scene_model = dir.join(SCENE_FILE);
+        self.emotion_model = dir.join(EMOTION_FILE);
+    }
+
     /// The shipped models in [`models_dir`], on `device`.
     pub fn with_default_models(device: Device) -> Self {
         let dir = models_dir();
         Self {
-            detector_model: dir.join("blazeface_short.onnx"),
-            scene_model: dir.join("centerface.onnx"),
-            emotion_model: dir.join("mycnn.onnx"),
+            detector_model: dir.join(DETECTOR_FILE),
+            scene_model: dir.join(SCENE_FILE),
+            emotion_model: dir.join(EMOTION_FILE),
             device,
             threads: 1,
             tracker: TrackerConfig::default(),
@@ -124,7 +132,7 @@ pub fn models_dir() -> PathBuf {
     candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
     candidates
         .into_iter()
-        .find(|p| p.join("mycnn.onnx").is_file())
+        .find(|p| p.join(EMOTION_FILE).is_file())
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"))
 }
 

@@ -16,26 +16,12 @@ pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("EMOTION_MONITOR_COMMIT");
 
 /// sha256 of the shipped models in `models/` when the binary was built (`missing` if a file was absent).
-pub const BUILT_MODELS: [(&str, &str); 3] = [
-    ("blazeface_short.onnx", env!("EMOTION_MONITOR_SHA256_BLAZEFACE_SHORT")),
-    ("centerface.onnx", env!("EMOTION_MONITOR_SHA256_CENTERFACE")),
-    ("mycnn.onnx", env!("EMOTION_MONITOR_SHA256_MYCNN")),
-];
+pub const BUILT_MODELS: [(&str, &str); crate::model_files::MODEL_FILES.len()] =
+    include!(concat!(env!("OUT_DIR"), "/built_models.rs"));
 
 /// What `emotion-monitor --version` prints after the program name: version, commit, and the shipped
 /// models' hashes in `sha256sum`'s format (so `sha256sum -c` can check a models folder against them).
-pub const LONG_VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    "\ncommit ",
-    env!("EMOTION_MONITOR_COMMIT"),
-    "\n",
-    env!("EMOTION_MONITOR_SHA256_BLAZEFACE_SHORT"),
-    "  models/blazeface_short.onnx\n",
-    env!("EMOTION_MONITOR_SHA256_CENTERFACE"),
-    "  models/centerface.onnx\n",
-    env!("EMOTION_MONITOR_SHA256_MYCNN"),
-    "  models/mycnn.onnx",
-);
+pub const LONG_VERSION: &str = include_str!(concat!(env!("OUT_DIR"), "/long_version.txt"));
 
 /// One model file a session loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -698,3 +698,29 @@ fn the_source_menu_lists_screens_on_a_worker() {
     }
     panic!("the screens were not listed within 10 s");
 }
+
+/// The video field shows the video that plays, not one remembered from an earlier run or typed before.
+#[test]
+fn the_video_field_follows_the_video_that_plays() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, feed) = running_app(dir.path());
+    let mut h = harness(app);
+    h.run_ok();
+    let field = h.get_by(|n| n.data().placeholder() == Some("path/to/lecture.mp4"));
+    field.focus();
+    field.type_text("/old/remembered.mp4");
+    h.run_ok();
+    h.state_mut().apply(Action::Open(SourceSpec::Video(PathBuf::from("/data/week2.mp4"))));
+    feed.events
+        .send(LiveEvent::SourceOpened {
+            generation: 2,
+            name: "week2.mp4".into(),
+            live: false,
+            fps: Some(30.0),
+            total_frames: None,
+        })
+        .unwrap();
+    h.run_ok();
+    let field = h.get_by(|n| n.data().placeholder() == Some("path/to/lecture.mp4"));
+    assert_eq!(field.accesskit_node().value().as_deref(), Some("/data/week2.mp4"));
+}

@@ -4,13 +4,13 @@
 //! `k` students reported. The class session is recorded like a local one while the window is open.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use egui::{Color32, RichText};
+use egui::RichText;
 
 use super::errors::Explain;
+use super::theme;
 use super::timeline_ui::{FaceLinesShown, MAX_POINTS, PlotData, timeline_ui};
 use crate::i18n::{Key, Lang};
 use crate::share::teacher::{HeadlessClass, LiveClass};
@@ -19,23 +19,10 @@ use crate::share::{StudentStatus, unix_now_f64};
 /// Opens the class window; returns when it is closed (the class session is finished first).
 pub fn run_class_window(opts: HeadlessClass, lang: Lang, screenshot: Option<PathBuf>) -> anyhow::Result<()> {
     let live = LiveClass::start(&opts)?;
-    let native = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(format!("emotion-monitor — class {}", opts.address.class))
-            .with_inner_size([1280.0, 760.0])
-            .with_min_inner_size([640.0, 420.0]),
-        ..Default::default()
-    };
-    let app = ClassApp::new(opts, live, lang, screenshot);
-    eframe::run_native(
-        "emotion-monitor-class",
-        native,
-        Box::new(move |cc| {
-            crate::fonts::install_egui_fallback(&cc.egui_ctx);
-            Ok(Box::new(app) as Box<dyn eframe::App>)
-        }),
-    )
-    .map_err(|e| anyhow::anyhow!("could not open the window: {e} ({})", super::NO_WINDOW_HINT))
+    let title = format!("emotion-monitor — class {}", opts.address.class);
+    super::run_native("emotion-monitor-class", &title, [1280.0, 760.0], [640.0, 420.0], move |_| {
+        ClassApp::new(opts, live, lang, screenshot)
+    })
 }
 
 pub struct ClassApp {
@@ -50,14 +37,13 @@ pub struct ClassApp {
     lang: Lang,
     marker: String,
     notice: Option<(String, bool)>,
-    started: Instant,
-    screenshot: Option<PathBuf>,
-    shot: Option<Arc<Mutex<Option<Result<(), String>>>>>,
-    closing: bool,
+    /// `--duration` (and `--screenshot`): when to save the picture, finish and close, as the main window does.
+    exit: Option<super::ExitPlan>,
 }
 
 impl ClassApp {
     pub fn new(opts: HeadlessClass, live: LiveClass, lang: Lang, screenshot: Option<PathBuf>) -> Self {
+        let opts_duration = opts.duration_s;
         Self {
             opts,
             live: Some(live),
@@ -69,10 +55,8 @@ impl ClassApp {
             lang,
             marker: String::new(),
             notice: None,
-            started: Instant::now(),
-            screenshot,
-            shot: None,
-            closing: false,
+            // Without --duration the window stays open: no screenshot is taken on a timer.
+            exit: super::ExitPlan::new(opts_duration, opts_duration.and(screenshot)),
         }
     }
 
@@ -115,10 +99,10 @@ impl ClassApp {
             ui.horizontal_wrapped(|ui| {
                 ui.heading(lang.fmt(Key::ClassTitle, &[("class", &self.opts.address.class)]));
                 let (dot, text) = if rec.connected {
-                    (Color32::from_rgb(60, 170, 90), lang.fmt(Key::ClassConnected, &[("address", &self.opts.address)]))
+                    (theme::GREEN, lang.fmt(Key::ClassConnected, &[("address", &self.opts.address)]))
                 } else {
                     let what = if rec.last_error.is_some() { Key::ErrClass } else { Key::ClassConnecting };
-                    (Color32::from_rgb(220, 80, 60), format!("{}: {}", self.opts.address, lang.t(what)))
+                    (theme::RED, format!("{}: {}", self.opts.address, lang.t(what)))
                 };
                 ui.label(RichText::new("●").color(dot));
                 ui.label(text);
@@ -134,7 +118,7 @@ impl ClassApp {
             if live < k {
                 ui.label(
                     RichText::new(lang.fmt(Key::ClassGate, &[("k", &k), ("address", &self.opts.address)]))
-                        .color(Color32::from_rgb(200, 140, 40)),
+                        .color(theme::AMBER),
                 );
             }
             ui.horizontal(|ui| {
@@ -154,7 +138,7 @@ impl ClassApp {
                 ui.label(lang.fmt(Key::ClassSession, &[("path", &rec.dir.display())]));
             });
             if let Some((text, error)) = &self.notice {
-                let c = if *error { Color32::from_rgb(220, 80, 60) } else { ui.visuals().text_color() };
+                let c = if *error { theme::RED } else { ui.visuals().text_color() };
                 ui.label(RichText::new(text).color(c));
             }
         });
@@ -166,10 +150,10 @@ impl ClassApp {
                 for s in students {
                     let silent = now - s.last_heard > crate::share::teacher::SILENT_S;
                     let (c, what) = match s.status {
-                        StudentStatus::Online if !silent => (Color32::from_rgb(60, 170, 90), Key::StudentOnline),
-                        StudentStatus::Paused => (Color32::from_rgb(200, 140, 40), Key::StudentPaused),
-                        StudentStatus::Left => (Color32::GRAY, Key::StudentLeft),
-                        _ => (Color32::from_rgb(220, 80, 60), Key::StudentGone),
+                        StudentStatus::Online if !silent => (theme::GREEN, Key::StudentOnline),
+                        StudentStatus::Paused => (theme::AMBER, Key::StudentPaused),
+                        StudentStatus::Left => (theme::GREY, Key::StudentLeft),
+                        _ => (theme::RED, Key::StudentGone),
                     };
                     ui.horizontal(|ui| {
                         ui.label(RichText::new("●").color(c));
@@ -200,41 +184,10 @@ impl ClassApp {
     }
 
     fn exit_step(&mut self, ctx: &egui::Context) {
-        let Some(d) = self.opts.duration_s else { return };
-        if self.closing {
-            return;
+        if self.exit.as_mut().is_some_and(|plan| plan.step(ctx, Instant::now())) {
+            self.finish();
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
-        let deadline = self.started + Duration::from_secs_f64(d);
-        let now = Instant::now();
-        if now < deadline {
-            ctx.request_repaint_after(deadline - now);
-            return;
-        }
-        if let Some(path) = self.screenshot.clone() {
-            match &self.shot {
-                None => {
-                    let slot = Arc::new(Mutex::new(None));
-                    self.shot = Some(slot.clone());
-                    let ctx2 = ctx.clone();
-                    ctx.request_screenshot(move |image| {
-                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(super::save_png(&image, &path));
-                        ctx2.request_repaint();
-                    });
-                    return;
-                }
-                Some(slot) => match slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    Some(Ok(())) => eprintln!("screenshot saved to {}", path.display()),
-                    Some(Err(e)) => eprintln!("screenshot failed: {e}"),
-                    None => {
-                        ctx.request_repaint_after(Duration::from_millis(50));
-                        return;
-                    }
-                },
-            }
-        }
-        self.closing = true;
-        self.finish();
-        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
     }
 }
 

@@ -382,8 +382,7 @@ fn model_ui(ui: &mut egui::Ui, lang: Lang, model: &ModelStatus) {
 
 /// "01:02:03".
 pub fn format_elapsed(d: Duration) -> String {
-    let s = d.as_secs();
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    crate::session::clock_text(d.as_secs() as f64, true)
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ use crate::source::{CameraInfo, CameraSelector, SourceError};
 use controls_ui::{Controls, ControlsView};
 use dialogs::{Picked, Purpose};
 use errors::Explain;
-use exit_plan::{ExitPlan, save_png};
+use exit_plan::ExitPlan;
 use jobs::{JobDone, Jobs};
 use live::{Live, Shared};
 use notices::Notices;
@@ -127,19 +127,28 @@ pub fn run_window(opts: WindowOptions) -> anyhow::Result<()> {
         Some(dir) => format!("emotion-monitor — {}", dir.display()),
         None => "emotion-monitor".to_string(),
     };
+    run_native("emotion-monitor", &title, [1280.0, 860.0], [640.0, 480.0], move |cc| EmotionApp::new(cc, opts))
+}
+
+/// Opens a native window (the main one or the class one) with the Hangul fallback fonts, and runs `make`'s
+/// app until it is closed; the error says what to check when no window can be created.
+pub(crate) fn run_native<A: eframe::App + 'static>(
+    app_id: &str,
+    title: &str,
+    size: [f32; 2],
+    min_size: [f32; 2],
+    make: impl FnOnce(&eframe::CreationContext<'_>) -> A + 'static,
+) -> anyhow::Result<()> {
     let native = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
-            .with_title(&title)
-            .with_inner_size([1280.0, 860.0])
-            .with_min_inner_size([640.0, 480.0]),
+        viewport: egui::ViewportBuilder::default().with_title(title).with_inner_size(size).with_min_inner_size(min_size),
         ..Default::default()
     };
     eframe::run_native(
-        "emotion-monitor",
+        app_id,
         native,
         Box::new(move |cc| {
             crate::fonts::install_egui_fallback(&cc.egui_ctx);
-            Ok(Box::new(EmotionApp::new(cc, opts)) as Box<dyn eframe::App>)
+            Ok(Box::new(make(cc)) as Box<dyn eframe::App>)
         }),
     )
     .map_err(|e| anyhow::anyhow!("could not open the window: {e} ({NO_WINDOW_HINT})"))
@@ -786,6 +795,8 @@ impl EmotionApp {
             LiveEvent::SourceOpened { generation, name, live, .. } if Some(generation) == current => {
                 let spec = self.source.spec().cloned().unwrap_or(SourceSpec::Video(PathBuf::from(&name)));
                 if let SourceSpec::Video(p) = &spec {
+                    // The field shows what plays (not a path remembered from an earlier run).
+                    self.controls.video_path = p.display().to_string();
                     self.settings.video_folder =
                         p.parent().filter(|d| !d.as_os_str().is_empty()).map(Path::to_path_buf);
                 }

@@ -378,12 +378,7 @@ pub fn clock(t: f64) -> String {
     if t < 0.0 {
         return String::new();
     }
-    let s = t.round() as u64;
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
-    }
+    crate::session::clock_text(t, false)
 }
 
 /// The timeline as plot series: a point in the middle of each (possibly merged) second.

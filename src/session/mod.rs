@@ -34,6 +34,18 @@ pub use timeline::{
 };
 pub use writer::{SessionView, SessionWriter, WriterError};
 
+/// Session seconds as people read them: "m:ss", or "h:mm:ss" from an hour on; `fixed`: always "hh:mm:ss" (a
+/// running timer whose width must not jump). The one clock format of the window, the report and the notices.
+pub fn clock_text(t_s: f64, fixed: bool) -> String {
+    let s = t_s.max(0.0).round() as u64;
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    match (fixed, h) {
+        (true, _) => format!("{h:02}:{m:02}:{sec:02}"),
+        (false, 0) => format!("{m}:{sec:02}"),
+        (false, _) => format!("{h}:{m:02}:{sec:02}"),
+    }
+}
+
 /// Version of every CSV schema in a session folder (see `docs/CSV.md`); bumped on any column change.
 pub const CSV_SCHEMA_VERSION: u32 = 1;
 /// Version of `session.json`.

@@ -77,12 +77,7 @@ fn time_ticks(t0: f64, t1: f64) -> Vec<f64> {
 }
 
 fn fmt_time(t: f64) -> String {
-    let s = t.max(0.0).round() as u64;
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
-    }
+    super::clock_text(t, false)
 }
 
 /// Draws `text` with its top-left corner at (x, y) in the report font ([`crate::fonts::report_font`]:

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use nokhwa::Camera;
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{
@@ -109,11 +109,10 @@ impl CameraSource {
         let opened_at = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let (open_tx, open_rx) = crossbeam_channel::bounded::<Result<Opened, SourceError>>(1);
-        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<Result<Frame, SourceError>>(1);
+        let (frame_tx, frame_rx) = crate::latest::latest_channel::<Result<Frame, SourceError>>(1);
 
         let thread = {
             let stop = stop.clone();
-            let drain = frame_rx.clone();
             let thread_label = label.clone();
             std::thread::Builder::new()
                 .name("capture".into())
@@ -125,7 +124,6 @@ impl CameraSource {
                         opened_at,
                         &open_tx,
                         &frame_tx,
-                        &drain,
                         &stop,
                     );
                 })
@@ -269,8 +267,7 @@ fn capture_thread(
     (width, height, fps): (u32, u32, u32),
     opened_at: Instant,
     open_tx: &Sender<Result<Opened, SourceError>>,
-    frame_tx: &Sender<Result<Frame, SourceError>>,
-    drain: &Receiver<Result<Frame, SourceError>>,
+    frame_tx: &crate::latest::LatestSender<Result<Frame, SourceError>>,
     stop: &AtomicBool,
 ) {
     let failed = |detail: String| SourceError::CameraFailed { camera: label.clone(), detail };
@@ -285,12 +282,9 @@ fn capture_thread(
     let name: Arc<str> = if info_name.is_empty() { label.as_str().into() } else { info_name.as_str().into() };
     let _ = open_tx.send(Ok(Opened { name: name.to_string(), format: camera.camera_format() }));
 
-    // Newest wins: on a full channel, throw the stale item away and put this one in.
+    // Newest wins: a stale frame the consumer has not taken is replaced.
     let send_newest = |item: Result<Frame, SourceError>| {
-        if let Err(TrySendError::Full(item)) = frame_tx.try_send(item) {
-            while drain.try_recv().is_ok() {}
-            let _ = frame_tx.try_send(item);
-        }
+        frame_tx.send(item);
     };
 
     let mut index = 0u64;

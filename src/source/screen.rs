@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use image::{RgbImage, RgbaImage};
 
 use super::{Frame, FrameSource, SourceError};
@@ -373,16 +373,16 @@ impl ScreenSource {
         let stop = Arc::new(AtomicBool::new(false));
         let finished = Arc::new(AtomicBool::new(false));
         let (open_tx, open_rx) = crossbeam_channel::bounded::<Result<Opened, SourceError>>(1);
-        let (frame_tx, frame_rx) = crossbeam_channel::bounded::<Result<Frame, SourceError>>(1);
+        let (frame_tx, frame_rx) = crate::latest::latest_channel::<Result<Frame, SourceError>>(1);
         let label = opts.to_string();
         let max_fps = if opts.max_fps > 0.0 { opts.max_fps } else { DEFAULT_SCREEN_FPS };
         let thread = {
-            let (stop, finished, drain) = (stop.clone(), finished.clone(), frame_rx.clone());
+            let (stop, finished) = (stop.clone(), finished.clone());
             let opts = opts.clone();
             std::thread::Builder::new()
                 .name("screen-capture".into())
                 .spawn(move || {
-                    capture_thread(&opts, max_fps, opened_at, &open_tx, &frame_tx, &drain, &stop, &finished);
+                    capture_thread(&opts, max_fps, opened_at, &open_tx, &frame_tx, &stop, &finished);
                 })
                 .map_err(|e| SourceError::ScreenFailed { target: label.clone(), detail: e.to_string() })?
         };
@@ -467,8 +467,7 @@ fn capture_thread(
     max_fps: f64,
     opened_at: Instant,
     open_tx: &Sender<Result<Opened, SourceError>>,
-    frame_tx: &Sender<Result<Frame, SourceError>>,
-    drain: &Receiver<Result<Frame, SourceError>>,
+    frame_tx: &crate::latest::LatestSender<Result<Frame, SourceError>>,
     stop: &AtomicBool,
     finished: &AtomicBool,
 ) {
@@ -482,11 +481,9 @@ fn capture_thread(
     let name: Arc<str> = name.into();
     let interval = Duration::from_secs_f64(1.0 / max_fps);
     let duration = opts.duration_s.map(|s| Duration::from_secs_f64(s.max(0.0)));
+    // Newest wins: a stale frame the consumer has not taken is replaced.
     let send_newest = |item: Result<Frame, SourceError>| {
-        if let Err(TrySendError::Full(item)) = frame_tx.try_send(item) {
-            while drain.try_recv().is_ok() {}
-            let _ = frame_tx.try_send(item);
-        }
+        frame_tx.send(item);
     };
 
     let mut index = 0u64;
