@@ -105,7 +105,7 @@ impl Classifier {
     }
 
     /// Logits for a batch of 48x48 crops, all in one run.
-    pub fn logits(&mut self, crops: &[GrayImage]) -> Result<Vec<Probs>, ModelError> {
+    pub(crate) fn logits(&mut self, crops: &[GrayImage]) -> Result<Vec<Probs>, ModelError> {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
@@ -148,7 +148,7 @@ impl Classifier {
 
 /// Numerically stable softmax. Logits that are not all finite (a broken model) give the uniform
 /// distribution — "no information" — rather than NaN probabilities that would poison every average.
-pub fn softmax(logits: &Probs) -> Probs {
+pub(crate) fn softmax(logits: &Probs) -> Probs {
     if !logits.iter().all(|l| l.is_finite()) {
         return [1.0 / logits.len() as f32; 7];
     }

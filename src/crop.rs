@@ -24,7 +24,7 @@ pub const FER_SHIFT_PER_BOX: (f32, f32) = (0.0, -0.12);
 /// Head roll FER2013 faces keep (they are not levelled; median |eye angle| 5.4°): the crop only
 /// removes roll beyond this, so that a strongly tilted head looks like the tilted faces the model was
 /// trained on. Levelling completely cost 1–3 points in the train-face sweep.
-pub const FER_ROLL_KEPT_RAD: f32 = 10.0 * std::f32::consts::PI / 180.0;
+pub(crate) const FER_ROLL_KEPT_RAD: f32 = 10.0 * std::f32::consts::PI / 180.0;
 
 /// Where the crop lies in the frame: a square of `side` pixels centred on `centre`, whose x axis points
 /// along `angle` (radians, from the image's x axis towards its y axis: the direction right eye → left eye).

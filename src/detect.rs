@@ -34,7 +34,7 @@ pub struct Detection {
 }
 
 /// Raw scores are clipped to ±this before the sigmoid, as MediaPipe's tensors-to-detections calculator does.
-pub const SCORE_CLIP: f32 = 100.0;
+pub(crate) const SCORE_CLIP: f32 = 100.0;
 
 impl Detection {
     /// Every number finite and the box non-empty. A broken model or a decoder glitch can emit NaN or
@@ -51,7 +51,7 @@ impl Detection {
 
 /// Options of MediaPipe's `SsdAnchorsCalculator` that matter for BlazeFace (fixed anchor size, offset 0.5).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AnchorConfig {
+pub(crate) struct AnchorConfig {
     /// Side of the square model input in pixels.
     pub input_size: u32,
     /// One stride per layer; consecutive layers with the same stride share one feature map.
@@ -61,10 +61,10 @@ pub struct AnchorConfig {
 }
 
 /// `face_detection_short_range.pbtxt`: 128 px, strides 8,16,16,16 → 16x16x2 + 8x8x6 = 896 anchors.
-pub const SHORT_RANGE: AnchorConfig =
+pub(crate) const SHORT_RANGE: AnchorConfig =
     AnchorConfig { input_size: 128, strides: &[8, 16, 16, 16], interpolated_scale: true };
 /// `face_detection_full_range.pbtxt`: 192 px, one layer of stride 4, interpolated scale 0 → 48x48x1 = 2304 anchors.
-pub const FULL_RANGE: AnchorConfig = AnchorConfig { input_size: 192, strides: &[4], interpolated_scale: false };
+pub(crate) const FULL_RANGE: AnchorConfig = AnchorConfig { input_size: 192, strides: &[4], interpolated_scale: false };
 
 /// An anchor centre, normalised to [0, 1] of the model input. BlazeFace anchors all have size 1x1.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,7 +75,7 @@ pub struct Anchor {
 
 /// SSD anchor centres in the order of the model's outputs (port of MediaPipe's `SsdAnchorsCalculator`
 /// for fixed-size anchors).
-pub fn anchors(config: &AnchorConfig) -> Vec<Anchor> {
+pub(crate) fn anchors(config: &AnchorConfig) -> Vec<Anchor> {
     let mut out = Vec::new();
     let strides = config.strides;
     let mut layer = 0;
@@ -99,7 +99,7 @@ pub fn anchors(config: &AnchorConfig) -> Vec<Anchor> {
 }
 
 /// Sigmoid of a raw score, clipped to ±[`SCORE_CLIP`] first.
-pub fn sigmoid_score(raw: f32) -> f32 {
+pub(crate) fn sigmoid_score(raw: f32) -> f32 {
     1.0 / (1.0 + (-raw.clamp(-SCORE_CLIP, SCORE_CLIP)).exp())
 }
 
@@ -138,7 +138,7 @@ pub fn decode(
 /// MediaPipe's weighted non-maximum suppression: take the best remaining detection, blend every remaining
 /// detection that overlaps it by more than `iou_threshold` (itself included) into one, weighted by score,
 /// keep the best score. Returns the blended detections, best first.
-pub fn weighted_nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+pub(crate) fn weighted_nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
     dets.retain(Detection::is_finite);
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out = Vec::new();
@@ -173,9 +173,9 @@ pub fn weighted_nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detecti
 }
 
 /// Two boxes of one face: IoU above this …
-pub const SAME_FACE_IOU: f32 = 0.3;
+pub(crate) const SAME_FACE_IOU: f32 = 0.3;
 /// … or this share of the smaller box inside the larger (a whole-frame box around a face a tile found).
-pub const SAME_FACE_CONTAINMENT: f32 = 0.6;
+pub(crate) const SAME_FACE_CONTAINMENT: f32 = 0.6;
 
 /// Whether two boxes are the same face by [`SAME_FACE_IOU`] or [`SAME_FACE_CONTAINMENT`].
 pub fn same_face(a: &BBox, b: &BBox) -> bool {
@@ -185,7 +185,7 @@ pub fn same_face(a: &BBox, b: &BBox) -> bool {
 /// One box per face across tiles, scales and detectors: best score first, a detection is dropped when it
 /// is [`same_face`] as one already kept. Unlike [`weighted_nms`] nothing is blended, so boxes from
 /// different passes never average into a box that fits neither.
-pub fn suppress_same_faces(mut dets: Vec<Detection>) -> Vec<Detection> {
+pub(crate) fn suppress_same_faces(mut dets: Vec<Detection>) -> Vec<Detection> {
     dets.retain(Detection::is_finite);
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
@@ -224,16 +224,17 @@ impl Letterbox {
         Self { scale, offset_x: region.x as f32 - pad_x / scale, offset_y: region.y as f32 - pad_y / scale }
     }
 
-    pub fn frame_from_input(&self, p: Point) -> Point {
+    pub(crate) fn frame_from_input(&self, p: Point) -> Point {
         Point { x: p.x / self.scale + self.offset_x, y: p.y / self.scale + self.offset_y }
     }
 
-    pub fn input_from_frame(&self, p: Point) -> Point {
+    #[cfg(test)]
+    fn input_from_frame(&self, p: Point) -> Point {
         Point { x: (p.x - self.offset_x) * self.scale, y: (p.y - self.offset_y) * self.scale }
     }
 
     /// A detection in model-input pixels → the same detection in frame pixels.
-    pub fn frame_from_input_detection(&self, d: &Detection) -> Detection {
+    pub(crate) fn frame_from_input_detection(&self, d: &Detection) -> Detection {
         let tl = self.frame_from_input(Point { x: d.bbox.x, y: d.bbox.y });
         Detection {
             bbox: BBox { x: tl.x, y: tl.y, w: d.bbox.w / self.scale, h: d.bbox.h / self.scale },
@@ -387,7 +388,7 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    pub fn anchor_config(self) -> AnchorConfig {
+    pub(crate) fn anchor_config(self) -> AnchorConfig {
         match self {
             ModelKind::ShortRange => SHORT_RANGE,
             ModelKind::FullRange => FULL_RANGE,
@@ -569,7 +570,7 @@ impl FaceDetector {
 
 /// The square region `context` times `b`'s longer side around `b`'s centre, clipped to a `w`x`h` frame;
 /// `None` when the box is not finite or lies outside the frame.
-pub fn region_around(b: &BBox, context: f32, (w, h): (u32, u32)) -> Option<Region> {
+pub(crate) fn region_around(b: &BBox, context: f32, (w, h): (u32, u32)) -> Option<Region> {
     let c = b.center();
     let side = b.w.max(b.h) * context;
     if !(side.is_finite() && c.x.is_finite() && c.y.is_finite()) || side < 8.0 {
@@ -587,7 +588,7 @@ pub fn region_around(b: &BBox, context: f32, (w, h): (u32, u32)) -> Option<Regio
 
 /// The detection most likely to be the face expected at `expected`: centre within half its side, size
 /// within 1.6x; best score first, nearest centre on a tie.
-pub fn best_near(found: Vec<Detection>, expected: &BBox) -> Option<Detection> {
+pub(crate) fn best_near(found: Vec<Detection>, expected: &BBox) -> Option<Detection> {
     let c = expected.center();
     let side = expected.w.max(expected.h).max(1.0);
     found

@@ -17,7 +17,7 @@ use crate::detect::Detection;
 /// theory of emotions", Journal of Research in Personality 11(3), 273–294 (their table of 151
 /// emotion terms, scaled to [-1, 1]). *Neutral* is not a term of that table: we place it at the
 /// origin of the circumplex by definition. Dominance is not used.
-pub const CIRCUMPLEX: [(f32, f32); 7] = [
+pub(crate) const CIRCUMPLEX: [(f32, f32); 7] = [
     (-0.51, 0.59),  // angry
     (-0.60, 0.35),  // disgust
     (-0.64, 0.60),  // fear
@@ -187,7 +187,7 @@ pub struct HeadPose {
 /// θ shifts it sideways from the eye midpoint by `nose_depth · tan θ` projected inter-eye distances.
 /// Pitch: the nose tip's vertical position between eyes and mouth, `r = (nose − eyes) / (mouth −
 /// eyes)`, grows when the head tilts down: `tan φ ≈ (r − frontal_nose_ratio) / pitch_gain`.
-pub fn head_pose(det: &Detection, cfg: &AttentionConfig) -> Option<HeadPose> {
+pub(crate) fn head_pose(det: &Detection, cfg: &AttentionConfig) -> Option<HeadPose> {
     let [re, le, nose, mouth, _, _] = det.keypoints;
     let eye_mid_x = (re.x + le.x) / 2.0;
     let eye_mid_y = (re.y + le.y) / 2.0;
@@ -231,7 +231,7 @@ pub fn attention(pose: Option<HeadPose>, cfg: &AttentionConfig) -> f32 {
 
 /// Valence and arousal in [-1, 1]: the probability-weighted mean of the classes' circumplex
 /// coordinates ([`CIRCUMPLEX`]). Probabilities are renormalised to sum to 1.
-pub fn valence_arousal(p: &Probs) -> (f32, f32) {
+pub(crate) fn valence_arousal(p: &Probs) -> (f32, f32) {
     let sum: f32 = p.iter().map(|x| x.max(0.0)).sum();
     if sum.is_nan() || sum <= 0.0 {
         return (0.0, 0.0);
@@ -266,7 +266,7 @@ pub fn engagement(present: bool, attention: f32, valence: f32, arousal: f32, w: 
 
 /// The components of one face in one frame, before smoothing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Components {
+pub(crate) struct Components {
     pub pose: Option<HeadPose>,
     pub attention: f32,
     /// `None` without emotion probabilities (attention-only mode).
@@ -279,7 +279,7 @@ pub struct Components {
 /// Computes the components of a found face from its detection and (smoothed) probabilities. Without
 /// probabilities (attention-only mode) the score is presence · attention: the affect weights drop out,
 /// as if `w_val = w_aro = 0`, so the score stays in [0, 1] and uses the same state thresholds.
-pub fn components(det: &Detection, probs: Option<&Probs>, cfg: &EngagementConfig) -> Components {
+pub(crate) fn components(det: &Detection, probs: Option<&Probs>, cfg: &EngagementConfig) -> Components {
     let pose = head_pose(det, &cfg.attention);
     let att = attention(pose, &cfg.attention);
     let Some(probs) = probs else {
@@ -292,7 +292,7 @@ pub fn components(det: &Detection, probs: Option<&Probs>, cfg: &EngagementConfig
 
 /// One face's smoothed engagement and state over time.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FaceEngagementState {
+pub(crate) struct FaceEngagementState {
     smoothed: f32,
     state: State,
     state_since_s: f64,
@@ -323,12 +323,12 @@ impl FaceEngagementState {
     pub fn state(&self) -> State {
         self.state
     }
-    pub fn last_seen_s(&self) -> f64 {
+    pub(crate) fn last_seen_s(&self) -> f64 {
         self.last_seen_s
     }
 
     /// The face was found at `t_s` with these components.
-    pub fn update(&mut self, t_s: f64, c: &Components, cfg: &StateConfig) {
+    pub(crate) fn update(&mut self, t_s: f64, c: &Components, cfg: &StateConfig) {
         let dt = (t_s - self.last_t_s).max(0.0);
         let a = crate::track::smoothing_weight(dt, cfg.smoothing_tau_s);
         self.smoothed += a * (c.engagement - self.smoothed);
@@ -339,16 +339,6 @@ impl FaceEngagementState {
         } else {
             self.away_since_s = None;
         }
-        self.step(t_s, cfg);
-    }
-
-    /// The face was not found at `t_s` (its engagement decays towards 0, it may become away).
-    pub fn absent(&mut self, t_s: f64, cfg: &StateConfig) {
-        let dt = (t_s - self.last_t_s).max(0.0);
-        let a = crate::track::smoothing_weight(dt, cfg.smoothing_tau_s);
-        self.smoothed -= a * self.smoothed;
-        self.last_t_s = self.last_t_s.max(t_s);
-        self.away_since_s.get_or_insert(self.last_seen_s);
         self.step(t_s, cfg);
     }
 
@@ -590,12 +580,5 @@ mod tests {
         assert_eq!(s.state(), State::Away);
         s.update(3.0, &comp(0.9, 1.0), &ST);
         assert_ne!(s.state(), State::Away);
-
-        let mut m = FaceEngagementState::new(0.0, &comp(0.8, 1.0), &ST);
-        m.absent(1.0, &ST);
-        assert_eq!(m.state(), State::Engaged);
-        m.absent(2.5, &ST);
-        assert_eq!(m.state(), State::Away);
-        assert!(m.smoothed() < 0.8 * 0.5, "engagement decays while absent: {}", m.smoothed());
     }
 }

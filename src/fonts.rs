@@ -15,10 +15,10 @@ use eframe::egui;
 
 /// A font file to use instead of the ones searched for (a `.ttf`, `.otf` or `.ttc` with Hangul). When set,
 /// it is the only candidate: a wrong path gives Latin-only text and the warning, not some other font.
-pub const FONT_ENV: &str = "EMOTION_MONITOR_FONT";
+pub(crate) const FONT_ENV: &str = "EMOTION_MONITOR_FONT";
 
 /// The name the Hangul font is registered under in egui.
-pub const EGUI_FONT_NAME: &str = "hangul";
+pub(crate) const EGUI_FONT_NAME: &str = "hangul";
 
 /// A character every Hangul font has: the test that a file really covers Korean.
 const HANGUL_PROBE: char = '한';
@@ -79,7 +79,7 @@ impl HangulFont {
 }
 
 /// The first of `candidates` that loads; unusable files that exist are logged with the reason.
-pub fn load_first(candidates: &[(PathBuf, u32)]) -> Option<HangulFont> {
+pub(crate) fn load_first(candidates: &[(PathBuf, u32)]) -> Option<HangulFont> {
     candidates.iter().find_map(|(path, index)| match HangulFont::load(path, *index) {
         Ok(f) => Some(f),
         Err(why) => {
@@ -133,7 +133,7 @@ pub fn report_font() -> &'static FontRef<'static> {
 }
 
 /// egui's built-in Latin font (compiled into the program, so it is always there).
-pub fn latin_font() -> FontRef<'static> {
+pub(crate) fn latin_font() -> FontRef<'static> {
     FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT).expect("egui's built-in font parses")
 }
 

@@ -28,7 +28,7 @@ impl BBox {
     }
 
     /// Area of the overlap of two boxes.
-    pub fn intersection(&self, other: &BBox) -> f32 {
+    pub(crate) fn intersection(&self, other: &BBox) -> f32 {
         let x0 = self.x.max(other.x);
         let y0 = self.y.max(other.y);
         let x1 = (self.x + self.w).min(other.x + other.w);
@@ -45,7 +45,7 @@ impl BBox {
 
     /// The share of the smaller box that lies inside the other: 1 when one box contains the other,
     /// however different their sizes (where IoU stays small).
-    pub fn containment(&self, other: &BBox) -> f32 {
+    pub(crate) fn containment(&self, other: &BBox) -> f32 {
         let inter = self.intersection(other);
         let smaller = self.area().min(other.area());
         if smaller <= 0.0 { 0.0 } else { inter / smaller }

@@ -40,7 +40,7 @@ impl Lang {
     }
 
     /// [`Self::from_locale`] on given values (POSIX precedence: the first non-empty one decides).
-    pub fn from_locale_vars(lc_all: Option<String>, lc_messages: Option<String>, lang: Option<String>) -> Self {
+    pub(crate) fn from_locale_vars(lc_all: Option<String>, lc_messages: Option<String>, lang: Option<String>) -> Self {
         let first = [lc_all, lc_messages, lang].into_iter().flatten().find(|v| !v.is_empty());
         match first {
             Some(v) if v.to_ascii_lowercase().starts_with("ko") => Lang::Ko,
@@ -49,7 +49,7 @@ impl Lang {
     }
 
     /// The language's name in itself, for the language switch.
-    pub fn native_name(self) -> &'static str {
+    pub(crate) fn native_name(self) -> &'static str {
         match self {
             Lang::En => "English",
             Lang::Ko => "한국어",
@@ -157,8 +157,9 @@ pub fn fill(template: &str, args: &[(&str, &dyn Display)]) -> String {
     out
 }
 
-/// Names of the `{placeholders}` in a template, sorted.
-pub fn placeholders(template: &str) -> Vec<&str> {
+/// Names of the `{placeholders}` in a template, sorted (the catalogue's check that both languages fill the same).
+#[cfg(test)]
+fn placeholders(template: &str) -> Vec<&str> {
     let mut names: Vec<&str> = template
         .split('{')
         .skip(1)
@@ -492,12 +493,12 @@ pub struct ReportLabels {
 
 impl ReportLabels {
     /// "3 markers" / "마커 3개".
-    pub fn markers_count(&self, n: usize) -> String {
+    pub(crate) fn markers_count(&self, n: usize) -> String {
         fill(&self.markers, &[("n", &n)])
     }
 
     /// "25 people" / "25명".
-    pub fn people_count(&self, n: usize) -> String {
+    pub(crate) fn people_count(&self, n: usize) -> String {
         fill(&self.people, &[("n", &n)])
     }
 }
@@ -509,7 +510,7 @@ impl Default for ReportLabels {
 }
 
 /// The report's words in `lang`.
-pub fn report_labels(lang: Lang) -> ReportLabels {
+pub(crate) fn report_labels(lang: Lang) -> ReportLabels {
     let t = |k| lang.t(k).to_string();
     ReportLabels {
         engagement: t(Key::ReportEngagement),
@@ -537,7 +538,7 @@ pub fn set_report_language(lang: Lang) {
 }
 
 /// The language of the reports this process writes.
-pub fn report_language() -> Lang {
+pub(crate) fn report_language() -> Lang {
     if REPORT_LANG.load(Ordering::Relaxed) == 1 { Lang::Ko } else { Lang::En }
 }
 

@@ -2,11 +2,11 @@
 // defaults, `--models DIR` and an installed copy's folder. Included by build.rs, so it holds constants only.
 
 /// BlazeFace (the fast detector), in `models/`.
-pub const DETECTOR_FILE: &str = "blazeface_short.onnx";
+pub(crate) const DETECTOR_FILE: &str = "blazeface_short.onnx";
 /// CenterFace (the scene detector).
-pub const SCENE_FILE: &str = "centerface.onnx";
+pub(crate) const SCENE_FILE: &str = "centerface.onnx";
 /// Our emotion CNN.
 pub const EMOTION_FILE: &str = "mycnn.onnx";
 
 /// Every shipped model, in the order `--version` lists them.
-pub const MODEL_FILES: [&str; 3] = [DETECTOR_FILE, SCENE_FILE, EMOTION_FILE];
+pub(crate) const MODEL_FILES: [&str; 3] = [DETECTOR_FILE, SCENE_FILE, EMOTION_FILE];

@@ -11,8 +11,8 @@ use crate::crop::{crop_geometry, sample_square};
 use crate::detect::centerface::CenterFace;
 use crate::detect::scene::{DetectorChoice, SceneConfig, SceneDetector};
 use crate::detect::{Detection, FaceDetector};
-use crate::provenance::ModelFile;
 use crate::model_files::{DETECTOR_FILE, EMOTION_FILE, SCENE_FILE};
+use crate::provenance::ModelFile;
 use crate::runtime::{Device, Provider};
 use crate::source::Frame;
 use crate::track::{TrackedFace, Tracker, TrackerConfig};
@@ -168,7 +168,7 @@ impl Pipeline {
     }
 
     /// Switches the detector (the window's detector menu); the tracks start over.
-    pub fn set_detector(&mut self, choice: DetectorChoice) -> Result<(), ModelError> {
+    pub(crate) fn set_detector(&mut self, choice: DetectorChoice) -> Result<(), ModelError> {
         let cfg = PipelineConfig { detector: choice, ..self.cfg.clone() };
         self.detector = open_detector(&cfg)?;
         self.files = cfg.model_files();
@@ -194,7 +194,7 @@ impl Pipeline {
 
     /// Independent photos instead of a video: every frame gets a scene pass, every face is a person at
     /// once, and nothing is tracked or smoothed from one frame to the next.
-    pub fn set_stills(&mut self, stills: bool) {
+    pub(crate) fn set_stills(&mut self, stills: bool) {
         self.stills = stills;
         // A photo's face is seen once: every confident box is a person.
         let d = TrackerConfig::default();
@@ -202,12 +202,12 @@ impl Pipeline {
         self.tracker = Tracker::new(TrackerConfig { min_hits, confirm_score, ..*self.tracker.config() });
     }
 
-    pub fn detector_choice(&self) -> DetectorChoice {
+    pub(crate) fn detector_choice(&self) -> DetectorChoice {
         self.detector.choice()
     }
 
     /// CenterFace scene passes run so far.
-    pub fn scene_passes(&self) -> u64 {
+    pub(crate) fn scene_passes(&self) -> u64 {
         self.detector.scene_passes()
     }
 
@@ -227,7 +227,7 @@ impl Pipeline {
     }
 
     /// Forget all tracks (a new source or a new session starts).
-    pub fn reset_tracks(&mut self) {
+    pub(crate) fn reset_tracks(&mut self) {
         self.tracker = Tracker::new(*self.tracker.config());
         self.detector.reset();
     }
@@ -286,7 +286,7 @@ impl Pipeline {
 }
 
 /// ONNX Runtime threads for CenterFace (at least).
-pub const SCENE_THREADS: usize = 2;
+pub(crate) const SCENE_THREADS: usize = 2;
 
 fn open_detector(cfg: &PipelineConfig) -> Result<SceneDetector, ModelError> {
     let blazeface = FaceDetector::open(&cfg.detector_model, cfg.device, cfg.threads)?;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The version in Cargo.toml.
-pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The git commit the binary was built from (40 hex digits), with `-dirty` appended when tracked files
 /// differed from it at build time; `unknown` for a build outside a git checkout.

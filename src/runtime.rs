@@ -38,15 +38,15 @@ pub enum Device {
 
 /// ONNX Runtime's library file name on this platform.
 #[cfg(windows)]
-pub const ORT_LIBRARY: &str = "onnxruntime.dll";
+pub(crate) const ORT_LIBRARY: &str = "onnxruntime.dll";
 #[cfg(not(windows))]
-pub const ORT_LIBRARY: &str = "libonnxruntime.so";
+pub(crate) const ORT_LIBRARY: &str = "libonnxruntime.so";
 
 /// The NVIDIA driver's user-space library (it answers `cuDriverGetVersion`).
 #[cfg(windows)]
-pub const DRIVER_LIBRARY: &str = "nvcuda.dll";
+pub(crate) const DRIVER_LIBRARY: &str = "nvcuda.dll";
 #[cfg(not(windows))]
-pub const DRIVER_LIBRARY: &str = "libcuda.so.1";
+pub(crate) const DRIVER_LIBRARY: &str = "libcuda.so.1";
 
 /// What to do when ONNX Runtime cannot be loaded.
 #[cfg(windows)]
@@ -80,7 +80,7 @@ impl Device {
 }
 
 /// The GPU provider `auto` tries on this platform (CUDA; DirectML on Windows), as users read it.
-pub fn auto_gpu_label() -> &'static str {
+pub(crate) fn auto_gpu_label() -> &'static str {
     AUTO_GPU.label()
 }
 
@@ -125,10 +125,10 @@ static ENV: OnceLock<(Result<ort::environment::Environment, RuntimeError>, PathB
 static CUDA: OnceLock<Result<PathBuf, CudaMissing>> = OnceLock::new();
 
 /// The folder `bash scripts/setup.sh --gpu` fills, relative to the repository root.
-pub const GPU_DIR: &str = "third_party/onnxruntime-gpu";
+pub(crate) const GPU_DIR: &str = "third_party/onnxruntime-gpu";
 /// The NVIDIA libraries of the GPU folder, in dependency order: loaded by full path before ONNX Runtime starts.
 /// libcudnn.so.9 finds its own sub-libraries (RUNPATH `$ORIGIN`).
-pub const GPU_PRELOAD: &[&str] = &[
+pub(crate) const GPU_PRELOAD: &[&str] = &[
     "libcudart.so.13",
     "libcublasLt.so.13",
     "libcublas.so.13",
@@ -157,7 +157,7 @@ pub fn gpu_files() -> Vec<&'static str> {
 }
 
 /// onnxruntime-gpu 1.31.1 is built for CUDA 13: the driver must support it (`cuDriverGetVersion` ≥ 13000).
-pub const MIN_DRIVER_CUDA: i32 = 13000;
+pub(crate) const MIN_DRIVER_CUDA: i32 = 13000;
 const SETUP_GPU: &str = "run `bash scripts/setup.sh --gpu`";
 
 /// Folders that hold the repository root's `third_party`: the one above the executable (target/release/x, or
@@ -178,7 +178,7 @@ fn repo_roots(exe: Option<&Path>, manifest: &Path) -> Vec<PathBuf> {
 
 /// [`library_candidates`] from explicit inputs: `explicit` ($ORT_DYLIB_PATH) alone when set; otherwise next to the
 /// executable, then `third_party/onnxruntime` of each repository root.
-pub fn library_candidates_from(explicit: Option<PathBuf>, exe: Option<&Path>, manifest: &Path) -> Vec<PathBuf> {
+pub(crate) fn library_candidates_from(explicit: Option<PathBuf>, exe: Option<&Path>, manifest: &Path) -> Vec<PathBuf> {
     if let Some(p) = explicit {
         return vec![p];
     }
@@ -190,7 +190,7 @@ pub fn library_candidates_from(explicit: Option<PathBuf>, exe: Option<&Path>, ma
 /// [`gpu_dir_candidates`] from explicit inputs: the folder of `explicit` ($ORT_DYLIB_PATH) alone when set (ONNX
 /// Runtime loads its providers from its own folder); otherwise the executable's folder, then [`GPU_DIR`] of each
 /// repository root.
-pub fn gpu_dir_candidates_from(explicit: Option<PathBuf>, exe: Option<&Path>, manifest: &Path) -> Vec<PathBuf> {
+pub(crate) fn gpu_dir_candidates_from(explicit: Option<PathBuf>, exe: Option<&Path>, manifest: &Path) -> Vec<PathBuf> {
     if let Some(p) = explicit {
         return vec![p.parent().map(Path::to_path_buf).unwrap_or_default()];
     }
@@ -205,13 +205,13 @@ fn explicit_library() -> Option<PathBuf> {
 
 /// Where we look for the CPU [`ORT_LIBRARY`]: $ORT_DYLIB_PATH alone when it is set; otherwise next to the
 /// executable, then the repository's third_party folder.
-pub fn library_candidates() -> Vec<PathBuf> {
+pub(crate) fn library_candidates() -> Vec<PathBuf> {
     let exe = std::env::current_exe().ok();
     library_candidates_from(explicit_library(), exe.as_deref(), Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// Where we look for the GPU stack (a folder with libonnxruntime_providers_cuda.so and [`gpu_files`]).
-pub fn gpu_dir_candidates() -> Vec<PathBuf> {
+pub(crate) fn gpu_dir_candidates() -> Vec<PathBuf> {
     let exe = std::env::current_exe().ok();
     gpu_dir_candidates_from(explicit_library(), exe.as_deref(), Path::new(env!("CARGO_MANIFEST_DIR")))
 }
@@ -228,7 +228,7 @@ pub enum Driver {
 /// Why CUDA cannot be used, precisely enough to act on. `Display` is one line (the window and the `analyze`
 /// summary show it); [`CudaMissing::advice`] says what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CudaMissing {
+pub(crate) enum CudaMissing {
     NoDriver {
         error: String,
         nvidia_smi: bool,
@@ -351,7 +351,7 @@ impl CudaMissing {
 
 /// Decides whether the GPU stack can run CUDA here, from what the driver probe found and the candidate folders.
 /// Checks in the order that tells the user the first thing to fix: driver, then the fetched libraries.
-pub fn check_gpu_stack(driver: &Driver, candidates: &[PathBuf]) -> Result<PathBuf, CudaMissing> {
+pub(crate) fn check_gpu_stack(driver: &Driver, candidates: &[PathBuf]) -> Result<PathBuf, CudaMissing> {
     match driver {
         Driver::Missing { error, nvidia_smi, proc_nvidia } => {
             return Err(CudaMissing::NoDriver {
@@ -429,7 +429,7 @@ pub fn probe_driver() -> Driver {
 }
 
 /// Loads the NVIDIA libraries of `dir` by full path in dependency order ([`GPU_PRELOAD`]).
-pub fn preload_gpu_libraries(dir: &Path) -> Result<(), CudaMissing> {
+pub(crate) fn preload_gpu_libraries(dir: &Path) -> Result<(), CudaMissing> {
     for name in GPU_PRELOAD {
         let path = dir.join(name);
         load_forever(&path).map_err(|error| CudaMissing::Unloadable { path: path.clone(), error })?;
@@ -438,7 +438,7 @@ pub fn preload_gpu_libraries(dir: &Path) -> Result<(), CudaMissing> {
 }
 
 /// Whether CUDA can be used in this process (worked out once): the GPU folder with its libraries loaded.
-pub fn cuda_stack() -> Result<&'static Path, &'static CudaMissing> {
+pub(crate) fn cuda_stack() -> Result<&'static Path, &'static CudaMissing> {
     CUDA.get_or_init(|| {
         if cfg!(windows) {
             return Err(CudaMissing::NotInThisBuild);

@@ -13,7 +13,7 @@ use crate::EMOTIONS;
 
 /// The FER2013 root: `$FER2013_DIR`, `../shared/data/fer2013`, then `data/fer2013` (relative to the
 /// working directory, then to the crate root).
-pub fn dataset_root() -> Option<PathBuf> {
+pub(crate) fn dataset_root() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("FER2013_DIR") {
         let p = PathBuf::from(p);
         return p.join("test").is_dir().then_some(p);
@@ -79,7 +79,7 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

@@ -107,16 +107,18 @@ impl TrackedFace {
 
 /// A person to classify in this frame: seen now, or predicted between scene passes.
 #[derive(Debug, Clone)]
-pub struct Observation {
+pub(crate) struct Observation {
     pub id: u64,
     pub detection: Detection,
-    /// True when the box is the track's prediction (no detector ran over this face in this frame).
+    /// True when the box is the track's prediction (no detector ran over this face in this frame): what the
+    /// tests read to tell an observed face from a coasted one.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub predicted: bool,
 }
 
 /// A face the region pass should look for in this frame: a track's predicted box.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RegionTarget {
+pub(crate) struct RegionTarget {
     /// The track's key, unique among tracks (tentative ones included), for [`Pass::looked`].
     pub key: u64,
     pub bbox: BBox,
@@ -172,7 +174,7 @@ impl Track {
 
 /// Assigns person IDs to detections frame after frame.
 #[derive(Debug, Clone)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     cfg: TrackerConfig,
     tracks: Vec<Track>,
     next_id: u64,
@@ -223,13 +225,8 @@ impl Tracker {
         &self.cfg
     }
 
-    /// Persons seen within the grace period (tentative tracks excluded).
-    pub fn live(&self) -> usize {
-        self.tracks.iter().filter(|t| t.confirmed() && t.last_seen_s + self.cfg.grace_s >= self.latest_s()).count()
-    }
-
     /// Drops every track but keeps counting IDs (independent photos: no face continues another).
-    pub fn forget_tracks(&mut self) {
+    pub(crate) fn forget_tracks(&mut self) {
         self.tracks.clear();
     }
 
@@ -238,23 +235,19 @@ impl Tracker {
         self.next_id - 1
     }
 
-    fn latest_s(&self) -> f64 {
-        self.tracks.iter().map(|t| t.last_seen_s).fold(f64::MIN, f64::max)
-    }
-
     /// Tells the tracker that a region pass runs on every frame ([`Tracker::region_targets`]).
-    pub fn set_regions(&mut self, on: bool) {
+    pub(crate) fn set_regions(&mut self, on: bool) {
         self.regions = on;
     }
 
     /// Whether the next frame should get a scene pass: a face seen once by a scene pass awaits
     /// confirmation (unless a region pass confirms it), or a person was lost that a scene pass may still see.
-    pub fn wants_scene(&self) -> bool {
+    pub(crate) fn wants_scene(&self) -> bool {
         self.tracks.iter().any(|t| t.needs_scene || (!self.regions && !t.confirmed() && !t.fast))
     }
 
     /// Where the persons seen within the grace period should be at `t_s` (predicted boxes).
-    pub fn known_boxes(&self, t_s: f64) -> Vec<BBox> {
+    pub(crate) fn known_boxes(&self, t_s: f64) -> Vec<BBox> {
         self.tracks
             .iter()
             .filter(|t| t.confirmed() && t_s - t.last_seen_s <= self.cfg.grace_s)
@@ -267,7 +260,7 @@ impl Tracker {
     /// region pass is missing, then the other persons seen within [`TrackerConfig::region_window_s`] by how
     /// long ago they were looked for (at their predicted box), then persons lost for longer (up to
     /// `reid_within_s`, every `region_lost_period_s`, where they were last seen).
-    pub fn region_targets(&self, t_s: f64, pass: &Pass) -> Vec<RegionTarget> {
+    pub(crate) fn region_targets(&self, t_s: f64, pass: &Pass) -> Vec<RegionTarget> {
         let cfg = &self.cfg;
         let mut ranked: Vec<(u8, f64, RegionTarget)> = self
             .tracks
@@ -295,7 +288,7 @@ impl Tracker {
 
     /// Associates this frame's detections with tracks at time `t_s`. Returns the persons to classify
     /// in this frame, ordered by ID: those seen now and those coasted between scene passes.
-    pub fn associate(&mut self, t_s: f64, pass: &Pass) -> Vec<Observation> {
+    pub(crate) fn associate(&mut self, t_s: f64, pass: &Pass) -> Vec<Observation> {
         let cfg = self.cfg;
         // Forget what cannot come back; a clock going backwards (a new source) starts over.
         self.tracks.retain(|t| {
@@ -471,7 +464,12 @@ impl Tracker {
 
     /// Smooths this frame's probabilities into each observed person's (`probs` in the observations'
     /// order); `None`: no emotion model ran (attention-only mode), the faces carry no probabilities.
-    pub fn smooth(&mut self, t_s: f64, observations: Vec<Observation>, probs: Option<&[Probs]>) -> Vec<TrackedFace> {
+    pub(crate) fn smooth(
+        &mut self,
+        t_s: f64,
+        observations: Vec<Observation>,
+        probs: Option<&[Probs]>,
+    ) -> Vec<TrackedFace> {
         let mut out = Vec::with_capacity(observations.len());
         for (i, o) in observations.into_iter().enumerate() {
             let Some(t) = self.tracks.iter_mut().find(|t| t.id == o.id) else { continue };
@@ -497,8 +495,9 @@ impl Tracker {
         out
     }
 
-    /// Both steps at once, for callers whose detections all come from one whole-frame pass.
-    pub fn update(
+    /// Both steps at once, for callers whose detections all come from one whole-frame pass (the unit tests).
+    #[cfg(test)]
+    pub(crate) fn update(
         &mut self,
         t_s: f64,
         detections: &[Detection],
@@ -512,7 +511,7 @@ impl Tracker {
 }
 
 /// Weight of a new observation arriving `dt` seconds after the previous one, for time constant `tau`.
-pub fn smoothing_weight(dt: f64, tau: f64) -> f32 {
+pub(crate) fn smoothing_weight(dt: f64, tau: f64) -> f32 {
     if tau <= 0.0 { 1.0 } else { (1.0 - (-dt / tau).exp()) as f32 }
 }
 

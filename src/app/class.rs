@@ -25,7 +25,7 @@ pub fn run_class_window(opts: HeadlessClass, lang: Lang, screenshot: Option<Path
     })
 }
 
-pub struct ClassApp {
+pub(crate) struct ClassApp {
     opts: HeadlessClass,
     /// `None` once finished.
     live: Option<LiveClass>,

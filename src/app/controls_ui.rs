@@ -15,7 +15,7 @@ use crate::source::{CameraInfo, CameraSelector, ScreenInfo, ScreenOptions, Scree
 
 /// What the user is typing in the top panel (kept between frames).
 #[derive(Debug, Clone, Default)]
-pub struct Controls {
+pub(crate) struct Controls {
     pub video_path: String,
     pub marker_name: String,
     pub export_path: String,
@@ -28,7 +28,7 @@ pub struct Controls {
 }
 
 /// Read-only facts the controls show.
-pub struct ControlsView<'a> {
+pub(crate) struct ControlsView<'a> {
     pub cameras: &'a [CameraInfo],
     pub source: &'a SourceState,
     pub session: &'a SessionState,
@@ -188,7 +188,7 @@ impl Controls {
 
     /// The path field, its Open button, and the file dialog's button (the dialog runs on its own
     /// thread; a file can also be dropped on the window).
-    pub fn open_file_ui(&mut self, ui: &mut egui::Ui, lang: Lang, actions: &mut Vec<Action>) {
+    pub(crate) fn open_file_ui(&mut self, ui: &mut egui::Ui, lang: Lang, actions: &mut Vec<Action>) {
         let field = ui.add(
             egui::TextEdit::singleline(&mut self.video_path).hint_text(lang.t(Key::VideoPathHint)).desired_width(220.0),
         );
@@ -285,7 +285,7 @@ impl Controls {
 }
 
 /// The language switch; returns the language picked, if it changed.
-pub fn language_ui(ui: &mut egui::Ui, current: Lang) -> Option<Lang> {
+pub(crate) fn language_ui(ui: &mut egui::Ui, current: Lang) -> Option<Lang> {
     let label = ui.label(current.t(Key::Language));
     let mut picked = None;
     egui::ComboBox::from_id_salt("language")
@@ -381,7 +381,7 @@ fn model_ui(ui: &mut egui::Ui, lang: Lang, model: &ModelStatus) {
 }
 
 /// "01:02:03".
-pub fn format_elapsed(d: Duration) -> String {
+pub(crate) fn format_elapsed(d: Duration) -> String {
     crate::session::clock_text(d.as_secs() as f64, true)
 }
 

@@ -10,7 +10,7 @@ use crate::i18n::{Key, Lang};
 
 /// What a dialog is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     /// Open a video (or an image folder's file) as the source.
     Video,
     /// A folder to export the session into.
@@ -19,7 +19,7 @@ pub enum Purpose {
 
 /// What came back from a dialog.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Picked {
+pub(crate) enum Picked {
     Path(PathBuf),
     /// The user closed the dialog without choosing.
     Cancelled,
@@ -29,7 +29,8 @@ pub enum Picked {
 
 /// Video file extensions offered by the dialog's filter (anything ffmpeg reads is accepted when
 /// dropped or typed).
-pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mkv", "avi", "mov", "webm", "wmv", "m4v", "mpg", "mpeg", "ts", "flv"];
+pub(crate) const VIDEO_EXTENSIONS: &[&str] =
+    &["mp4", "mkv", "avi", "mov", "webm", "wmv", "m4v", "mpg", "mpeg", "ts", "flv"];
 
 /// A dialog that answers "nothing chosen" faster than this never showed up (a person takes longer
 /// to close one).
@@ -38,7 +39,7 @@ const TOO_QUICK: Duration = Duration::from_millis(400);
 /// Whether this desktop can show a file dialog at all: rfd needs a D-Bus session bus (for the
 /// portal) or the `zenity` program. `env` reads an environment variable; `on_path` says whether a
 /// program is installed.
-pub fn availability(env: impl Fn(&str) -> Option<String>, on_path: impl Fn(&str) -> bool) -> Result<(), ()> {
+pub(crate) fn availability(env: impl Fn(&str) -> Option<String>, on_path: impl Fn(&str) -> bool) -> Result<(), ()> {
     let bus_address = env("DBUS_SESSION_BUS_ADDRESS").is_some_and(|v| !v.is_empty());
     let bus_socket = env("XDG_RUNTIME_DIR").is_some_and(|d| !d.is_empty() && Path::new(&d).join("bus").exists());
     if bus_address || bus_socket || on_path("zenity") { Ok(()) } else { Err(()) }
@@ -49,7 +50,7 @@ fn on_path(program: &str) -> bool {
 }
 
 /// Shows the dialog and waits for it: call this on a worker thread, never on the UI thread.
-pub fn pick_blocking(purpose: Purpose, lang: Lang, start: Option<PathBuf>) -> Picked {
+pub(crate) fn pick_blocking(purpose: Purpose, lang: Lang, start: Option<PathBuf>) -> Picked {
     let unavailable = || Picked::Unavailable(lang.fmt(Key::NoDialog, &[("why", &lang.t(Key::NoDialogWhy))]));
     if availability(|k| std::env::var(k).ok(), on_path).is_err() {
         return unavailable();

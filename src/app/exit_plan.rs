@@ -14,7 +14,7 @@ const SCREENSHOT_AFTER_S: f64 = 5.0;
 type Saved = Arc<Mutex<Option<Result<PathBuf, String>>>>;
 
 /// When to take the screenshot and close.
-pub struct ExitPlan {
+pub(crate) struct ExitPlan {
     deadline: Instant,
     screenshot: Option<PathBuf>,
     saved: Option<Saved>,

@@ -10,7 +10,7 @@ use crate::track::TrackedFace;
 
 /// Shows the selected face's seven probabilities large, or each face's compactly when none is
 /// selected (or the selected one left the picture). Clicking a face's title selects it.
-pub fn faces_ui(ui: &mut egui::Ui, lang: Lang, faces: &[TrackedFace], selected: &mut Option<u64>) {
+pub(crate) fn faces_ui(ui: &mut egui::Ui, lang: Lang, faces: &[TrackedFace], selected: &mut Option<u64>) {
     let chosen = selected.and_then(|id| faces.iter().find(|f| f.id == id));
     match chosen {
         Some(face) => {

@@ -8,7 +8,7 @@ use eframe::egui;
 use super::dialogs::{Picked, Purpose};
 
 /// A finished background job.
-pub enum JobDone {
+pub(crate) enum JobDone {
     /// The session writer started (or could not start) the session.
     Started(Result<PathBuf, crate::session::SessionError>),
     /// The session writer set a marker at session time `Ok(t)`.
@@ -44,12 +44,12 @@ pub enum JobDone {
 }
 
 /// What the source menu lists besides cameras.
-pub type ScreensAndWindows = (
+pub(crate) type ScreensAndWindows = (
     Result<Vec<crate::source::ScreenInfo>, crate::source::SourceError>,
     Result<Vec<String>, crate::source::SourceError>,
 );
 
-pub struct Jobs {
+pub(crate) struct Jobs {
     pub tx: crossbeam_channel::Sender<JobDone>,
     pub rx: crossbeam_channel::Receiver<JobDone>,
     running: Vec<std::thread::JoinHandle<()>>,
@@ -64,7 +64,7 @@ impl Jobs {
     }
 
     /// A reply for the session writer: `wrap`s its answer into a message for the window, and wakes it.
-    pub fn reply<T: 'static>(
+    pub(crate) fn reply<T: 'static>(
         &self,
         ctx: Option<egui::Context>,
         wrap: impl FnOnce(T) -> JobDone + Send + 'static,
@@ -96,7 +96,7 @@ impl Jobs {
 
     /// Shows a file dialog on its own thread. Not joined at exit: closing the window must not wait
     /// for a dialog the user left open.
-    pub fn spawn_dialog(
+    pub(crate) fn spawn_dialog(
         &mut self,
         ctx: Option<egui::Context>,
         purpose: Purpose,
@@ -118,7 +118,7 @@ impl Jobs {
     }
 
     /// Waits for every job (the window is closing: a session must be finished before the process ends).
-    pub fn join_all(&mut self) {
+    pub(crate) fn join_all(&mut self) {
         for h in self.running.drain(..) {
             let _ = h.join();
         }

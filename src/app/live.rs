@@ -31,8 +31,8 @@ use crate::session::SessionWriter;
 use crate::source::{self, CameraSelector, CameraSource, Frame, FrameSource, ScreenOptions, ScreenSource, SourceError};
 
 /// Camera resolution and rate asked for (the camera may pick the nearest it supports).
-pub const CAMERA_SIZE: (u32, u32) = (640, 480);
-pub const CAMERA_FPS: u32 = 30;
+pub(crate) const CAMERA_SIZE: (u32, u32) = (640, 480);
+pub(crate) const CAMERA_FPS: u32 = 30;
 
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +136,7 @@ impl Shared {
         DetectorChoice::ALL.get(self.detector.load(Ordering::Relaxed) as usize).copied().unwrap_or_default()
     }
 
-    pub fn set_detector(&self, choice: DetectorChoice) {
+    pub(crate) fn set_detector(&self, choice: DetectorChoice) {
         let i = DetectorChoice::ALL.iter().position(|c| *c == choice).unwrap_or(0);
         self.detector.store(i as u8, Ordering::Relaxed);
     }
@@ -244,7 +244,7 @@ impl Live {
     }
 
     /// Stops the capture thread (the camera is released when its thread notices).
-    pub fn close_source(&mut self) {
+    pub(crate) fn close_source(&mut self) {
         if let Some(c) = self.capture.take() {
             c.stop.store(true, Ordering::SeqCst);
         }
@@ -265,14 +265,14 @@ impl Drop for Live {
 /// Real-time pacing of a recorded video: a frame is released when its timestamp is due on the
 /// wall clock, so a video behaves like a camera (and frames are dropped downstream, not slowed).
 #[derive(Debug, Default)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     /// Wall-clock instant that corresponds to video time 0 (moved forward by pauses).
     origin: Option<Instant>,
 }
 
 impl Pacer {
     /// When the frame at `timestamp_s` is due.
-    pub fn due(&mut self, timestamp_s: f64, now: Instant) -> Instant {
+    pub(crate) fn due(&mut self, timestamp_s: f64, now: Instant) -> Instant {
         let origin = *self.origin.get_or_insert_with(|| now - Duration::from_secs_f64(timestamp_s.max(0.0)));
         origin + Duration::from_secs_f64(timestamp_s.max(0.0))
     }
@@ -496,11 +496,11 @@ fn follow_choices(p: &mut Pipeline, shared: &Shared, events: &Sender<LiveEvent>,
 /// Longest side of the picture the window shows. Larger frames (a 1920x1080 screen, a 4K camera) are
 /// shrunk for display only — analysis always sees the full frame — which keeps the texture upload and
 /// software rendering cheap and stays under every GPU's texture limit.
-pub const DISPLAY_MAX_SIDE: u32 = 1280;
+pub(crate) const DISPLAY_MAX_SIDE: u32 = 1280;
 
 /// The frame as an egui image no larger than `max_side`: the mean of k x k blocks for the smallest whole
 /// k that fits (cheap, and no aliasing of small faces).
-pub fn display_image(frame: &image::RgbImage, max_side: u32) -> egui::ColorImage {
+pub(crate) fn display_image(frame: &image::RgbImage, max_side: u32) -> egui::ColorImage {
     let (w, h) = frame.dimensions();
     let k = w.max(h).div_ceil(max_side.max(1)).max(1) as usize;
     if k == 1 {

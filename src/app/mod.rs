@@ -140,7 +140,10 @@ pub(crate) fn run_native<A: eframe::App + 'static>(
     make: impl FnOnce(&eframe::CreationContext<'_>) -> A + 'static,
 ) -> anyhow::Result<()> {
     let native = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title(title).with_inner_size(size).with_min_inner_size(min_size),
+        viewport: egui::ViewportBuilder::default()
+            .with_title(title)
+            .with_inner_size(size)
+            .with_min_inner_size(min_size),
         ..Default::default()
     };
     eframe::run_native(
@@ -157,7 +160,7 @@ pub(crate) fn run_native<A: eframe::App + 'static>(
 /// The first source to open: the video if given, else the screen or camera asked for, else the source
 /// remembered from the last run if it is still there, else the first camera found; `Err` says why
 /// there is none.
-pub fn initial_source(
+pub(crate) fn initial_source(
     opts: &WindowOptions,
     cameras: &Result<Vec<CameraInfo>, Message>,
     remembered: Option<&RememberedSource>,

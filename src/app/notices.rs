@@ -21,7 +21,7 @@ struct Notice {
 
 /// The latest notices, newest last.
 #[derive(Debug, Default)]
-pub struct Notices {
+pub(crate) struct Notices {
     items: Vec<Notice>,
 }
 
@@ -32,7 +32,7 @@ impl Notices {
     }
 
     /// Adds a notice with its technical detail (logged, and shown when "details" is hovered).
-    pub fn push_detailed(&mut self, text: String, error: bool, detail: Option<String>) {
+    pub(crate) fn push_detailed(&mut self, text: String, error: bool, detail: Option<String>) {
         let detail = detail.filter(|d| !d.is_empty() && *d != text);
         if error {
             tracing::warn!("{text}{}", detail.as_ref().map(|d| format!(" — {d}")).unwrap_or_default());
@@ -64,6 +64,6 @@ impl Notices {
 }
 
 /// A small "details" label whose hover shows the technical text (the catalogue text stays the visible one).
-pub fn details_ui(ui: &mut egui::Ui, lang: crate::i18n::Lang, detail: &str) {
+pub(crate) fn details_ui(ui: &mut egui::Ui, lang: crate::i18n::Lang, detail: &str) {
     ui.label(RichText::new(format!("({})", lang.t(crate::i18n::Key::Details))).small().weak()).on_hover_text(detail);
 }

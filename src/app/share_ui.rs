@@ -13,7 +13,7 @@ use crate::share::ClassAddress;
 use crate::share::student::{STOP_WAIT, Sharer, Stopping};
 
 /// Sharing with a class (`window --share URL`).
-pub struct ShareView {
+pub(crate) struct ShareView {
     offered: Option<ClassAddress>,
     sharer: Option<Sharer>,
     /// A stopped sharer still saying goodbye (the broker may be slow or unreachable).
@@ -58,7 +58,7 @@ impl ShareView {
     }
 
     /// The window closing: stops sharing and waits for the goodbye at most [`STOP_WAIT`].
-    pub fn stop_at_exit(&mut self, shared: &Shared) {
+    pub(crate) fn stop_at_exit(&mut self, shared: &Shared) {
         self.stop(shared);
         if let Some(stopping) = self.stopping.take() {
             self.show(&stopping.wait(STOP_WAIT));

@@ -215,7 +215,7 @@ impl RememberedSource {
 
     /// The source to reopen, if it is still there: a video that exists, a camera that is listed
     /// (by index or name), a screen or a window (their capture says if they are gone).
-    pub fn reopen(&self, cameras: &[crate::source::CameraInfo]) -> Option<SourceSpec> {
+    pub(crate) fn reopen(&self, cameras: &[crate::source::CameraInfo]) -> Option<SourceSpec> {
         match self {
             Self::Video { path } => path.exists().then(|| SourceSpec::Video(path.clone())),
             Self::Camera { index: Some(i), .. } => {

@@ -16,7 +16,7 @@ pub struct Counters {
 }
 
 impl Counters {
-    pub fn snapshot(&self) -> CounterSnapshot {
+    pub(crate) fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
             captured: self.captured.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
@@ -26,7 +26,7 @@ impl Counters {
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CounterSnapshot {
+pub(crate) struct CounterSnapshot {
     pub captured: u64,
     pub dropped: u64,
     pub analysed: u64,
@@ -34,7 +34,7 @@ pub struct CounterSnapshot {
 
 /// Events per second over a sliding window.
 #[derive(Debug, Clone)]
-pub struct RateMeter {
+pub(crate) struct RateMeter {
     window: Duration,
     times: VecDeque<Instant>,
 }
@@ -50,7 +50,7 @@ impl RateMeter {
         Self { window, times: VecDeque::new() }
     }
 
-    pub fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         self.times.push_back(now);
         self.trim(now);
     }
@@ -80,13 +80,13 @@ impl RateMeter {
 
 /// Latency samples of the last interval (reset by [`Self::take`]).
 #[derive(Debug, Default, Clone)]
-pub struct LatencyWindow {
+pub(crate) struct LatencyWindow {
     samples_ms: Vec<f64>,
 }
 
 /// Summary of one interval's latencies, milliseconds.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct LatencySummary {
+pub(crate) struct LatencySummary {
     pub count: usize,
     pub mean_ms: f64,
     pub p50_ms: f64,
@@ -99,10 +99,6 @@ impl LatencyWindow {
         self.samples_ms.push(latency.as_secs_f64() * 1e3);
     }
 
-    pub fn summary(&self) -> LatencySummary {
-        summarise(&self.samples_ms)
-    }
-
     /// The summary, and a fresh window.
     pub fn take(&mut self) -> LatencySummary {
         let s = summarise(&self.samples_ms);
@@ -112,7 +108,7 @@ impl LatencyWindow {
 }
 
 /// Mean, median, 95th percentile (nearest rank) and maximum of `samples`.
-pub fn summarise(samples: &[f64]) -> LatencySummary {
+pub(crate) fn summarise(samples: &[f64]) -> LatencySummary {
     if samples.is_empty() {
         return LatencySummary::default();
     }
@@ -129,7 +125,7 @@ pub fn summarise(samples: &[f64]) -> LatencySummary {
 }
 
 /// Rates and latency for the status line and `--stats`.
-pub struct UiStats {
+pub(crate) struct UiStats {
     pub shown: RateMeter,
     /// Latencies since the last status-line refresh (about once a second).
     pub latency: LatencyWindow,

@@ -24,20 +24,20 @@ pub const STATE_COLORS: [Color32; 4] = {
 };
 
 /// Errors, "recording", "watching screen N".
-pub const RED: Color32 = Color32::from_rgb(230, 60, 60);
+pub(crate) const RED: Color32 = Color32::from_rgb(230, 60, 60);
 /// Paused.
-pub const AMBER: Color32 = Color32::from_rgb(230, 170, 40);
+pub(crate) const AMBER: Color32 = Color32::from_rgb(230, 170, 40);
 /// Analysing.
-pub const GREEN: Color32 = Color32::from_rgb(60, 190, 90);
+pub(crate) const GREEN: Color32 = Color32::from_rgb(60, 190, 90);
 /// Idle, no analysis.
-pub const GREY: Color32 = Color32::GRAY;
+pub(crate) const GREY: Color32 = Color32::GRAY;
 /// The class line of the timeline: the brightest thing in the plot.
-pub const CLASS_LINE: Color32 = Color32::WHITE;
+pub(crate) const CLASS_LINE: Color32 = Color32::WHITE;
 /// Markers on the timeline (the report draws them red on white).
-pub const MARKER: Color32 = Color32::from_rgb(220, 200, 90);
+pub(crate) const MARKER: Color32 = Color32::from_rgb(220, 200, 90);
 
 /// A stable, distinct colour per face ID.
-pub fn face_color(id: u64) -> Color32 {
+pub(crate) fn face_color(id: u64) -> Color32 {
     // Golden-angle hue steps keep neighbouring IDs apart.
     let hue = (id as f32 * 0.618_034).fract();
     egui::ecolor::Hsva::new(hue, 0.65, 0.9, 1.0).into()

@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// Up to this many people in view, each gets a line in the live engagement plot; more: only the class line
 /// and the face clicked on (unless "all" is chosen).
-pub const MAX_FACE_LINES: usize = 4;
+pub(crate) const MAX_FACE_LINES: usize = 4;
 
 use egui::{Color32, RichText};
 use egui_plot::{ItemId, Line, Plot, PlotPoint, PlotPoints, Text, VLine};
@@ -22,11 +22,11 @@ use crate::i18n::{Key, Lang};
 use crate::session::Timeline;
 
 /// Points per drawn series at most.
-pub const MAX_POINTS: usize = 600;
+pub(crate) const MAX_POINTS: usize = 600;
 
 /// The timeline as plot series (session seconds on x).
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct PlotData {
+pub(crate) struct PlotData {
     /// Mean engagement of the faces present, per second.
     pub class_engagement: Vec<[f64; 2]>,
     /// Mean probability of each emotion over the faces present, per second, in [`EMOTIONS`] order.
@@ -46,12 +46,12 @@ impl PlotData {
 
     /// Whether the emotion plot has anything to show: no seconds yet, or a second with emotion
     /// probabilities (an attention-only session has none).
-    pub fn has_emotions(&self) -> bool {
+    pub(crate) fn has_emotions(&self) -> bool {
         self.class_engagement.is_empty() || self.emotion_shares.iter().flatten().any(|p| !p[1].is_nan())
     }
 
     /// The same data with every series averaged down to at most `max` points.
-    pub fn decimated(&self, max: usize) -> Self {
+    pub(crate) fn decimated(&self, max: usize) -> Self {
         Self {
             class_engagement: decimate(&self.class_engagement, max),
             emotion_shares: std::array::from_fn(|i| decimate(&self.emotion_shares[i], max)),
@@ -64,7 +64,7 @@ impl PlotData {
 
 /// Averages consecutive points in equal buckets so that at most `max` remain (x and y both
 /// averaged; gaps — NaN y — are kept as gaps).
-pub fn decimate(points: &[[f64; 2]], max: usize) -> Vec<[f64; 2]> {
+pub(crate) fn decimate(points: &[[f64; 2]], max: usize) -> Vec<[f64; 2]> {
     if points.len() <= max || max == 0 {
         return points.to_vec();
     }
@@ -83,7 +83,7 @@ pub fn decimate(points: &[[f64; 2]], max: usize) -> Vec<[f64; 2]> {
 
 /// The cached series and what they were built from.
 #[derive(Default)]
-pub struct TimelineView {
+pub(crate) struct TimelineView {
     data: PlotData,
     /// Changes whenever the timeline gained a second, a face or a marker.
     version: Option<u64>,
@@ -103,13 +103,13 @@ pub struct TimelineView {
 
 impl TimelineView {
     /// Forget the series (a new session starts).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.data = PlotData::default();
         self.version = None;
     }
 
     /// Copies the live timeline (the session writer's latest snapshot) into plot series if it changed.
-    pub fn refresh(&mut self, timeline: Option<&Timeline>) {
+    pub(crate) fn refresh(&mut self, timeline: Option<&Timeline>) {
         let Some(t) = timeline else { return };
         if self.version == Some(t.revision()) {
             return;
@@ -119,15 +119,11 @@ impl TimelineView {
     }
 
     /// Loads a saved session folder for the read-only viewer.
-    pub fn load_saved(&mut self, dir: &Path) -> Result<(), crate::session::SessionError> {
+    pub(crate) fn load_saved(&mut self, dir: &Path) -> Result<(), crate::session::SessionError> {
         let (data, interrupted) = load_saved(dir)?;
         self.saved = Some(data.decimated(MAX_POINTS));
         self.saved_interrupted = interrupted;
         Ok(())
-    }
-
-    pub fn data(&self) -> &PlotData {
-        &self.data
     }
 
     /// The live timeline: engagement plot and emotion-share plot side by side. The class line always;
@@ -155,7 +151,7 @@ impl TimelineView {
     }
 
     /// The saved session's timeline, filling the panel (every face's line: nothing is live).
-    pub fn saved_ui(&mut self, ui: &mut egui::Ui, lang: Lang) {
+    pub(crate) fn saved_ui(&mut self, ui: &mut egui::Ui, lang: Lang) {
         if self.saved_interrupted {
             ui.label(lang.t(Key::Interrupted));
         }
@@ -191,7 +187,7 @@ impl TimelineView {
 }
 
 /// The faces that get a line: see [`FaceLines`]. The selected face always does.
-pub fn faces_shown(mode: FaceLines, visible: &[u64], selected: Option<u64>) -> Vec<u64> {
+pub(crate) fn faces_shown(mode: FaceLines, visible: &[u64], selected: Option<u64>) -> Vec<u64> {
     let mut shown: Vec<u64> = match mode {
         FaceLines::All => visible.to_vec(),
         FaceLines::Auto if visible.len() <= MAX_FACE_LINES => visible.to_vec(),
@@ -206,7 +202,7 @@ pub fn faces_shown(mode: FaceLines, visible: &[u64], selected: Option<u64>) -> V
 }
 
 /// Which face lines a plot draws, and how.
-pub struct FaceLinesShown<'a> {
+pub(crate) struct FaceLinesShown<'a> {
     pub shown: &'a [u64],
     /// Faces in view without a line (said under the legend).
     pub hidden: usize,
@@ -222,7 +218,7 @@ fn face_item(id: u64) -> ItemId {
 /// lines in `lines`, the selected or hovered one emphasised), right the class's emotion or state
 /// shares; markers as vertical lines on both. Returns (the face line under the pointer, the face
 /// line clicked).
-pub fn timeline_ui(
+pub(crate) fn timeline_ui(
     ui: &mut egui::Ui,
     lang: Lang,
     data: &PlotData,

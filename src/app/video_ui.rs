@@ -13,7 +13,7 @@ use crate::track::TrackedFace;
 
 /// The video texture and the result drawn over it.
 #[derive(Default)]
-pub struct VideoView {
+pub(crate) struct VideoView {
     /// Updated in place for every new frame (one texture for the whole session).
     texture: Option<TextureHandle>,
     result: Option<FrameResult>,
@@ -22,7 +22,7 @@ pub struct VideoView {
 
 impl VideoView {
     /// Uploads the frame's picture and keeps its result for the overlay.
-    pub fn set_frame(&mut self, ctx: &egui::Context, frame: LiveFrame) {
+    pub(crate) fn set_frame(&mut self, ctx: &egui::Context, frame: LiveFrame) {
         let image = egui::ImageData::Color(frame.image);
         match &mut self.texture {
             Some(t) => t.set(image, TextureOptions::LINEAR),
@@ -32,16 +32,8 @@ impl VideoView {
         self.analysed = frame.analysed;
     }
 
-    pub fn result(&self) -> Option<&FrameResult> {
-        self.result.as_ref()
-    }
-
     pub fn faces(&self) -> &[TrackedFace] {
         self.result.as_ref().map_or(&[], |r| r.faces.as_slice())
-    }
-
-    pub fn has_frame(&self) -> bool {
-        self.texture.is_some()
     }
 
     /// Forgets the picture (a new source was opened).
@@ -104,7 +96,7 @@ impl VideoView {
 
 /// "#3 happy 87%" / "#3 기쁨 87%": ID, the smoothed top emotion, and its probability; only "#3" in
 /// attention-only mode.
-pub fn face_label(lang: Lang, face: &TrackedFace) -> String {
+pub(crate) fn face_label(lang: Lang, face: &TrackedFace) -> String {
     match (face.emotion(), face.smoothed) {
         (Some(e), Some(p)) => format!("#{} {} {:.0}%", face.id, lang.emotion(e), p[e] * 100.0),
         _ => format!("#{}", face.id),
@@ -112,7 +104,7 @@ pub fn face_label(lang: Lang, face: &TrackedFace) -> String {
 }
 
 /// The largest rect of `size`'s aspect ratio centred in `outer`.
-pub fn fit_rect(outer: Rect, size: Vec2) -> Rect {
+pub(crate) fn fit_rect(outer: Rect, size: Vec2) -> Rect {
     if size.x <= 0.0 || size.y <= 0.0 {
         return outer;
     }

@@ -105,7 +105,7 @@ pub fn decode(m: &Maps, min_score: f32) -> Vec<Detection> {
 /// centre, right and left ear tragion). CenterFace has no ears: they are placed on the eye line, half an
 /// eye distance beyond each eye, where the tragions of a frontal face project; nothing downstream reads
 /// them (head pose uses eyes, nose and mouth).
-pub fn six_keypoints(p: [Point; 5]) -> [Point; 6] {
+pub(crate) fn six_keypoints(p: [Point; 5]) -> [Point; 6] {
     let [re, le, nose, ml, mr] = p;
     let (ex, ey) = (le.x - re.x, le.y - re.y);
     let mouth = Point { x: (ml.x + mr.x) / 2.0, y: (ml.y + mr.y) / 2.0 };
@@ -117,7 +117,7 @@ pub fn six_keypoints(p: [Point; 5]) -> [Point; 6] {
 /// Fills `out` (NCHW 3 x `in_h` x `in_w`, raw 0..255) with `frame` shrunk by `scale` (≤ 1) at the top
 /// left, black elsewhere. Each input pixel is the mean of a grid of point samples over its footprint (a
 /// box filter), so small faces survive the shrinking.
-pub fn shrink_into(frame: &RgbImage, scale: f32, in_w: usize, in_h: usize, out: &mut Vec<f32>) {
+pub(crate) fn shrink_into(frame: &RgbImage, scale: f32, in_w: usize, in_h: usize, out: &mut Vec<f32>) {
     out.clear();
     out.resize(3 * in_w * in_h, 0.0);
     let (fw, fh) = (frame.width() as usize, frame.height() as usize);

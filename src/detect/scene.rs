@@ -52,7 +52,7 @@ impl DetectorChoice {
 }
 
 /// In `auto`, the fast pass reports only faces at least this share of the frame's longer side.
-pub const FAST_MIN_FACE_SHARE: f32 = 0.2;
+pub(crate) const FAST_MIN_FACE_SHARE: f32 = 0.2;
 
 /// Knobs of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -120,7 +120,7 @@ impl SceneDetector {
     }
 
     /// CenterFace passes run so far (what the scene schedule costs).
-    pub fn scene_passes(&self) -> u64 {
+    pub(crate) fn scene_passes(&self) -> u64 {
         self.scene_passes
     }
 
@@ -133,7 +133,7 @@ impl SceneDetector {
     }
 
     /// Start over (a new source): the next frame gets a scene pass.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next_scene_s = None;
         self.interval_s = self.cfg.min_interval_s;
     }
@@ -202,14 +202,14 @@ pub const REGION_CONTEXT: f32 = 2.5;
 
 impl SceneDetector {
     /// Whether this choice runs the region pass: `auto`, whose scene passes are seconds apart.
-    pub fn uses_regions(&self) -> bool {
+    pub(crate) fn uses_regions(&self) -> bool {
         self.choice == DetectorChoice::Auto
     }
 
     /// The region pass: BlazeFace on a region around each target (a track's predicted box), so every
     /// known face — the small ones only scene passes find included — is observed in every frame. The
     /// faces found are appended to `pass` (one box per face), the targets recorded in `pass.looked`.
-    pub fn detect_regions(
+    pub(crate) fn detect_regions(
         &mut self,
         frame: &RgbImage,
         targets: &[crate::track::RegionTarget],
@@ -234,7 +234,11 @@ impl SceneDetector {
 /// (the one it has in the frames between scene passes) when that box is confident and of the same size;
 /// otherwise the scene pass's box wins and the fast boxes on that face go (BlazeFace's low-score boxes
 /// around a whole group of small faces, say). Returns (fast boxes kept, scene boxes added).
-pub fn merge_passes(fast: Vec<Detection>, scene: Vec<Detection>, min_score: f32) -> (Vec<Detection>, Vec<Detection>) {
+pub(crate) fn merge_passes(
+    fast: Vec<Detection>,
+    scene: Vec<Detection>,
+    min_score: f32,
+) -> (Vec<Detection>, Vec<Detection>) {
     let similar = |a: &Detection, b: &Detection| {
         let (wa, wb) = (a.bbox.w.max(1.0), b.bbox.w.max(1.0));
         wa.max(wb) / wa.min(wb) < 1.6

@@ -132,7 +132,7 @@ impl RowBuf {
             None => self.rec.push_field(s.as_bytes()),
         }
     }
-    pub fn disp(&mut self, v: impl std::fmt::Display) {
+    pub(crate) fn disp(&mut self, v: impl std::fmt::Display) {
         self.tmp.clear();
         let _ = write!(self.tmp, "{v}");
         self.rec.push_field(self.tmp.as_bytes());
@@ -143,13 +143,13 @@ impl RowBuf {
         let _ = write!(self.tmp, "{v:.decimals$}");
         self.rec.push_field(self.tmp.as_bytes());
     }
-    pub fn opt(&mut self, v: Option<f32>) {
+    pub(crate) fn opt(&mut self, v: Option<f32>) {
         match v {
             Some(v) => self.disp(v),
             None => self.rec.push_field(b""),
         }
     }
-    pub fn opt_fixed(&mut self, v: Option<f32>, decimals: usize) {
+    pub(crate) fn opt_fixed(&mut self, v: Option<f32>, decimals: usize) {
         match v {
             Some(v) => self.fixed(v as f64, decimals),
             None => self.rec.push_field(b""),

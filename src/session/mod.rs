@@ -36,7 +36,7 @@ pub use writer::{SessionView, SessionWriter, WriterError};
 
 /// Session seconds as people read them: "m:ss", or "h:mm:ss" from an hour on; `fixed`: always "hh:mm:ss" (a
 /// running timer whose width must not jump). The one clock format of the window, the report and the notices.
-pub fn clock_text(t_s: f64, fixed: bool) -> String {
+pub(crate) fn clock_text(t_s: f64, fixed: bool) -> String {
     let s = t_s.max(0.0).round() as u64;
     let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
     match (fixed, h) {
@@ -47,16 +47,16 @@ pub fn clock_text(t_s: f64, fixed: bool) -> String {
 }
 
 /// Version of every CSV schema in a session folder (see `docs/CSV.md`); bumped on any column change.
-pub const CSV_SCHEMA_VERSION: u32 = 1;
+pub(crate) const CSV_SCHEMA_VERSION: u32 = 1;
 /// Version of `session.json`.
-pub const SESSION_SCHEMA_VERSION: u32 = 1;
+pub(crate) const SESSION_SCHEMA_VERSION: u32 = 1;
 
-pub const SESSION_FILE: &str = "session.json";
-pub const FRAMES_FILE: &str = "frames.csv";
-pub const SECONDS_FILE: &str = "seconds.csv";
-pub const MARKERS_FILE: &str = "markers.csv";
-pub const SEGMENTS_FILE: &str = "segments.csv";
-pub const REPORT_FILE: &str = "report.png";
+pub(crate) const SESSION_FILE: &str = "session.json";
+pub(crate) const FRAMES_FILE: &str = "frames.csv";
+pub(crate) const SECONDS_FILE: &str = "seconds.csv";
+pub(crate) const MARKERS_FILE: &str = "markers.csv";
+pub(crate) const SEGMENTS_FILE: &str = "segments.csv";
+pub(crate) const REPORT_FILE: &str = "report.png";
 
 /// Errors a user can hit when recording, reopening or exporting a session. Each says which path
 /// and what to do; none of them deletes what was already recorded.
@@ -348,7 +348,7 @@ pub fn export_session(dir: &Path, dest: &Path) -> Result<Vec<PathBuf>, SessionEr
 /// Why `dest` must not receive an export of the session `dir`, if it must not: it is the session itself,
 /// inside it, a session folder (or inside one), or — unless `overwrite` — an existing folder that is not
 /// empty, or a file.
-pub fn export_refusal(dir: &Path, dest: &Path, overwrite: bool) -> Option<String> {
+pub(crate) fn export_refusal(dir: &Path, dest: &Path, overwrite: bool) -> Option<String> {
     // Compare real locations: `./s`, `s/` and a symlink to `s` are the same folder.
     let canon = |p: &Path| -> PathBuf {
         if let Ok(c) = p.canonicalize() {

@@ -194,7 +194,7 @@ impl Recorder {
     }
 
     /// [`create`](Self::create) with other timeline memory limits.
-    pub fn create_with_limits(
+    pub(crate) fn create_with_limits(
         root: &Path,
         name: &str,
         meta: SessionMeta,
@@ -265,21 +265,25 @@ impl Recorder {
     }
 
     /// Also streams every frame row to `path` (created or replaced), e.g. `analyze --csv out.csv`.
-    pub fn mirror_frames_to(&mut self, path: &Path) -> Result<(), SessionError> {
+    pub(crate) fn mirror_frames_to(&mut self, path: &Path) -> Result<(), SessionError> {
         self.frames_mirror = Some(Appender::open(path.to_path_buf(), csvio::FRAMES_HEADER, true)?);
         Ok(())
     }
 
     /// Hands every second's aggregates, with the Unix second it covers, to `sink` as soon as the second
     /// is written (class sharing); `None` stops it.
-    pub fn send_seconds_to(&mut self, sink: Option<crossbeam_channel::Sender<(i64, SecondRow)>>) {
+    pub(crate) fn send_seconds_to(&mut self, sink: Option<crossbeam_channel::Sender<(i64, SecondRow)>>) {
         self.second_sink = sink;
     }
 
     /// Records a second aggregated elsewhere (the class view: one row from many students' shared
     /// seconds), with `persons` (students' numbers) present in it and a point per person for the
     /// per-person lines. Seconds come in order; the files and the report read like a local session's.
-    pub fn push_second_row(&mut self, row: &SecondRow, persons: &[(u64, FacePoint)]) -> Result<(), SessionError> {
+    pub(crate) fn push_second_row(
+        &mut self,
+        row: &SecondRow,
+        persons: &[(u64, FacePoint)],
+    ) -> Result<(), SessionError> {
         self.close_second()?;
         csvio::second_record(&mut self.row, row);
         self.seconds.write(&self.row.rec)?;
@@ -315,16 +319,6 @@ impl Recorder {
     /// Segments so far (the current one ends at the latest closed second).
     pub fn segments(&self) -> Vec<SegmentRow> {
         self.segments.segments()
-    }
-
-    /// Current engagement state of a tracked face.
-    pub fn face_state(&self, face_id: u64) -> Option<&FaceEngagementState> {
-        self.faces.get(&face_id)
-    }
-
-    /// Source time of the latest frame pushed.
-    pub fn last_timestamp_s(&self) -> f64 {
-        self.last_t_s
     }
 
     /// Records one analysed frame: computes each face's engagement, appends its rows, closes

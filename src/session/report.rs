@@ -113,7 +113,7 @@ pub fn render_report(timeline: &Timeline, segments: &[SegmentRow], title: &str) 
 }
 
 /// [`render_report`] with the given words.
-pub fn render_report_with(
+pub(crate) fn render_report_with(
     timeline: &Timeline,
     segments: &[SegmentRow],
     title: &str,

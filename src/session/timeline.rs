@@ -158,13 +158,8 @@ impl Timeline {
         self.len() == 0
     }
 
-    /// Width in seconds of the older, merged points.
-    pub fn older_bucket_s(&self) -> f64 {
-        self.older_bucket_s
-    }
-
     /// Start and end (source seconds) of the data.
-    pub fn span(&self) -> Option<(f64, f64)> {
+    pub(crate) fn span(&self) -> Option<(f64, f64)> {
         let first = self.points().next()?;
         let last = self.recent.back().or(self.older.last())?;
         Some((first.t_s, last.t_s + last.span_s))
@@ -185,7 +180,7 @@ impl Timeline {
     }
 
     /// Changes whenever a second, a face point or a marker was added (or a face forgotten).
-    pub fn revision(&self) -> u64 {
+    pub(crate) fn revision(&self) -> u64 {
         self.revision
     }
 
@@ -276,7 +271,7 @@ impl SecondAccumulator {
     }
 
     /// Counts an analysed frame (with or without faces).
-    pub fn add_frame(&mut self) {
+    pub(crate) fn add_frame(&mut self) {
         self.frames += 1;
     }
 
@@ -433,7 +428,7 @@ impl SegmentAcc {
 }
 
 /// Name of the part before the first marker.
-pub const START_SEGMENT: &str = "(start)";
+pub(crate) const START_SEGMENT: &str = "(start)";
 
 /// Splits the seconds into segments at the markers, incrementally. Second `k` belongs to the
 /// segment of the last marker at or before its middle, `k + 0.5`.
@@ -451,7 +446,7 @@ impl Default for SegmentBuilder {
 }
 
 impl SegmentBuilder {
-    pub fn add_marker(&mut self, m: Marker) {
+    pub(crate) fn add_marker(&mut self, m: Marker) {
         let i = self.pending.partition_point(|x| x.t_s <= m.t_s);
         self.pending.insert(i, m);
     }

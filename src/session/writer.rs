@@ -26,12 +26,12 @@ const QUEUE: usize = 512;
 const UI_SEND_WAIT: Duration = Duration::from_millis(20);
 
 /// Called on the writer thread with a command's outcome (e.g. it sends a message to the window).
-pub type Reply<T> = Box<dyn FnOnce(T) + Send>;
+pub(crate) type Reply<T> = Box<dyn FnOnce(T) + Send>;
 
 /// Maps source timestamps onto one session clock that never goes back: a reopened camera (or a
 /// different video) continues where the previous source stopped.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct SessionClock {
+pub(crate) struct SessionClock {
     generation: Option<u64>,
     source_t0: f64,
     base: f64,
@@ -74,7 +74,7 @@ pub struct SessionView {
 }
 
 /// A video frame to save beside the session (opt-in), with the frame it belongs to.
-pub type FrameImage = Arc<image::RgbImage>;
+pub(crate) type FrameImage = Arc<image::RgbImage>;
 
 enum Command {
     Start {
@@ -169,12 +169,12 @@ impl SessionWriter {
     }
 
     /// Errors met since the last call (each said once).
-    pub fn take_errors(&self) -> Vec<WriterError> {
+    pub(crate) fn take_errors(&self) -> Vec<WriterError> {
         std::mem::take(&mut *self.errors.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Whether the next frames should carry their image (frame recording is on and a session runs).
-    pub fn wants_images(&self) -> bool {
+    pub(crate) fn wants_images(&self) -> bool {
         self.record_frames.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -202,7 +202,7 @@ impl SessionWriter {
 
     /// Records into a recorder the caller created (its folder and files already exist). Its frames keep their
     /// own timestamps (no session clock: `analyze` writes the source's time).
-    pub fn adopt(&self, recorder: Recorder) -> Result<(), WriterError> {
+    pub(crate) fn adopt(&self, recorder: Recorder) -> Result<(), WriterError> {
         self.tx.send(Command::Adopt(Box::new(recorder))).map_err(|_| WriterError::Gone { what: "the session" })
     }
 
@@ -229,7 +229,7 @@ impl SessionWriter {
     }
 
     /// Finishes the running session and waits for it (a command-line run's end, not a window's).
-    pub fn finish_and_wait(&self) -> Result<SessionSummary, WriterError> {
+    pub(crate) fn finish_and_wait(&self) -> Result<SessionSummary, WriterError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let reply: Reply<Result<SessionSummary, SessionError>> = Box::new(move |r| {
             let _ = tx.send(r);
@@ -245,13 +245,13 @@ impl SessionWriter {
 
     /// Starts (Some) or stops (None) handing each closed second to the class sharer, for this session and
     /// the next ones.
-    pub fn set_share_sink(&self, sink: Option<Sender<(i64, SecondRow)>>) {
+    pub(crate) fn set_share_sink(&self, sink: Option<Sender<(i64, SecondRow)>>) {
         let _ = self.send_ui(Command::ShareSink(sink), "the class-sharing switch");
     }
 
     /// What the inference thread runs now (at start, or after a detector or mode change), for the next
     /// session's `session.json`.
-    pub fn set_pipeline(&self, mode: Mode, files: &[ModelFile]) {
+    pub(crate) fn set_pipeline(&self, mode: Mode, files: &[ModelFile]) {
         let _ = self.tx.send(Command::Pipeline { mode, files: files.to_vec() });
     }
 
@@ -261,13 +261,13 @@ impl SessionWriter {
     }
 
     /// Turns saving video frames (JPEG, in the session folder) on or off.
-    pub fn set_record_frames(&self, on: bool) {
+    pub(crate) fn set_record_frames(&self, on: bool) {
         let _ = self.send_ui(Command::RecordFrames(on), "the frame-recording switch");
     }
 
     /// Ends the thread after everything queued was handled (a session still running is left as after a
     /// crash: on disk up to its last second, reopened as interrupted). Waits at most `limit`.
-    pub fn shutdown(&self, limit: Duration) -> bool {
+    pub(crate) fn shutdown(&self, limit: Duration) -> bool {
         let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() else { return true };
         let deadline = std::time::Instant::now() + limit;
         if self.tx.send_timeout(Command::Shutdown, limit).is_err() {

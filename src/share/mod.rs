@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::session::SecondRow;
 
 /// Topic root; `v1` is the payload schema.
-pub const TOPIC_ROOT: &str = "emotion-monitor/v1";
+pub(crate) const TOPIC_ROOT: &str = "emotion-monitor/v1";
 /// Env var holding the broker password (a password typed into a URL shows in `ps` and shell history).
 pub const PASSWORD_ENV: &str = "EMOTION_MONITOR_MQTT_PASSWORD";
 /// Env var naming a PEM file with the CA that signed the broker's certificate (`mqtts://`).
@@ -124,21 +124,21 @@ impl std::fmt::Display for ClassAddress {
 }
 
 impl ClassAddress {
-    pub fn seconds_topic(&self, pseudonym: &str) -> String {
+    pub(crate) fn seconds_topic(&self, pseudonym: &str) -> String {
         format!("{TOPIC_ROOT}/{}/students/{pseudonym}/seconds", self.class)
     }
-    pub fn status_topic(&self, pseudonym: &str) -> String {
+    pub(crate) fn status_topic(&self, pseudonym: &str) -> String {
         format!("{TOPIC_ROOT}/{}/students/{pseudonym}/status", self.class)
     }
     /// Every student's topics of this class (the teacher's subscription).
-    pub fn students_filter(&self) -> String {
+    pub(crate) fn students_filter(&self) -> String {
         format!("{TOPIC_ROOT}/{}/students/+/+", self.class)
     }
-    pub fn hello_topic(&self) -> String {
+    pub(crate) fn hello_topic(&self) -> String {
         format!("{TOPIC_ROOT}/{}/teacher/hello", self.class)
     }
     /// `(pseudonym, kind)` of a student topic of this class.
-    pub fn parse_student_topic<'a>(&self, topic: &'a str) -> Option<(&'a str, &'a str)> {
+    pub(crate) fn parse_student_topic<'a>(&self, topic: &'a str) -> Option<(&'a str, &'a str)> {
         let rest = topic.strip_prefix(TOPIC_ROOT)?.strip_prefix('/')?;
         let rest = rest.strip_prefix(self.class.as_str())?.strip_prefix("/students/")?;
         let (p, kind) = rest.split_once('/')?;
@@ -146,7 +146,7 @@ impl ClassAddress {
     }
 
     /// Connection options: client ID, keep-alive, credentials, TLS.
-    pub fn mqtt_options(&self, client_id: &str) -> Result<rumqttc::MqttOptions, ShareError> {
+    pub(crate) fn mqtt_options(&self, client_id: &str) -> Result<rumqttc::MqttOptions, ShareError> {
         let mut o = rumqttc::MqttOptions::new(client_id, self.host.clone(), self.port);
         o.set_keep_alive(Duration::from_secs(5));
         o.set_clean_session(true);
@@ -169,7 +169,7 @@ impl ClassAddress {
 
 /// A random pseudonym such as `S-K7Q2XM`: letters and digits without look-alikes (0/O, 1/I/L). A new
 /// one every session, so that sessions cannot be linked to each other by the teacher either.
-pub fn new_pseudonym() -> String {
+pub(crate) fn new_pseudonym() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
     let mut x = random_u64();
     let code: String = (0..6)
@@ -191,7 +191,7 @@ fn random_u64() -> u64 {
 }
 
 /// A pseudonym as the topics carry it (also what mosquitto's `%c` ACL patterns accept).
-pub fn valid_pseudonym(p: &str) -> bool {
+pub(crate) fn valid_pseudonym(p: &str) -> bool {
     (1..=32).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
@@ -249,7 +249,7 @@ impl SecondMessage {
     }
 
     /// The row at `second` of the class session.
-    pub fn to_row(&self, second: i64) -> SecondRow {
+    pub(crate) fn to_row(&self, second: i64) -> SecondRow {
         SecondRow {
             second,
             frames: self.frames,
@@ -269,7 +269,7 @@ impl SecondMessage {
     }
 
     /// A received payload; `None` for anything malformed, oversized, or with values out of range.
-    pub fn from_payload(bytes: &[u8]) -> Option<Self> {
+    pub(crate) fn from_payload(bytes: &[u8]) -> Option<Self> {
         if bytes.len() > MAX_PAYLOAD {
             return None;
         }
@@ -284,7 +284,7 @@ impl SecondMessage {
 
 /// A student's status message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StudentStatus {
+pub(crate) enum StudentStatus {
     Online,
     Paused,
     /// Stopped sharing on purpose.
@@ -399,7 +399,7 @@ pub fn unix_now() -> i64 {
 }
 
 /// Now as fractional Unix seconds.
-pub fn unix_now_f64() -> f64 {
+pub(crate) fn unix_now_f64() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 

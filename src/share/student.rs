@@ -20,12 +20,12 @@ use super::{ClassAddress, Net, NetThread, SecondMessage, ShareError, StudentStat
 use crate::session::SecondRow;
 
 /// Seconds kept for (re)sending: ten minutes of broker outage lose nothing.
-pub const RING_SECONDS: usize = 600;
+pub(crate) const RING_SECONDS: usize = 600;
 /// How long a stopping sharer waits for the broker to acknowledge what is left.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The longest [`Sharer::stop`] (and the program's exit) waits for the goodbye: the grace, saying
 /// `left`, disconnecting.
-pub const STOP_WAIT: Duration = Duration::from_secs(6);
+pub(crate) const STOP_WAIT: Duration = Duration::from_secs(6);
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -127,12 +127,12 @@ impl Sharer {
     }
 
     /// Stops sending (seconds during the pause are not kept) until [`resume`](Self::resume).
-    pub fn pause(&self) {
+    pub(crate) fn pause(&self) {
         self.state.paused.store(true, Ordering::Relaxed);
         let _ = self.cmds.send(Cmd::Pause);
     }
 
-    pub fn resume(&self) {
+    pub(crate) fn resume(&self) {
         self.state.paused.store(false, Ordering::Relaxed);
         let _ = self.cmds.send(Cmd::Resume);
     }
@@ -145,7 +145,7 @@ impl Sharer {
 
     /// Asks the sharer to send what is left and leave, and returns at once: the goodbye goes on in the
     /// background (up to [`STOP_GRACE`] and more while the broker is unreachable), so a window never waits for it.
-    pub fn stop_in_background(mut self) -> Stopping {
+    pub(crate) fn stop_in_background(mut self) -> Stopping {
         let _ = self.cmds.send(Cmd::Stop);
         Stopping { pseudonym: self.pseudonym.clone(), state: self.state.clone(), thread: self.thread.take() }
     }
@@ -160,7 +160,7 @@ impl Drop for Sharer {
 
 /// A sharer saying goodbye in the background. Dropping it leaves the goodbye to finish on its own
 /// (or to end with the program).
-pub struct Stopping {
+pub(crate) struct Stopping {
     pseudonym: String,
     state: Arc<ShareState>,
     thread: Option<JoinHandle<()>>,
@@ -168,7 +168,7 @@ pub struct Stopping {
 
 impl Stopping {
     /// The goodbye is over: [`report`](Self::report) is final.
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 

@@ -26,22 +26,22 @@ use crate::session::{FacePoint, Recorder, SecondRow, SessionMeta, SessionSummary
 pub const DEFAULT_MIN_STUDENTS: usize = 3;
 /// A second closes at the latest this long after it ended (wall clock, while connected), even if a
 /// student is still behind.
-pub const LATE_S: i64 = 10;
+pub(crate) const LATE_S: i64 = 10;
 /// ...and not before this long after it ended, even if every student known so far has passed it: students
 /// who joined a moment ago (or whose messages are in flight) still count.
-pub const GRACE_S: i64 = 2;
+pub(crate) const GRACE_S: i64 = 2;
 /// A student silent this long counts as gone.
-pub const SILENT_S: f64 = 10.0;
+pub(crate) const SILENT_S: f64 = 10.0;
 /// How far behind a student's newest second its seconds are remembered to drop repeats: a student
 /// sends again at most its ring ([`super::student::RING_SECONDS`]); a second further back than this
 /// was taken already (or is too old to be anything but a repeat) and is dropped as one.
-pub const DEDUP_WINDOW_S: i64 = super::student::RING_SECONDS as i64 + 60;
+pub(crate) const DEDUP_WINDOW_S: i64 = super::student::RING_SECONDS as i64 + 60;
 /// The class file beside the usual session files: students' rows and class rows.
-pub const CLASS_FILE: &str = "class.csv";
+pub(crate) const CLASS_FILE: &str = "class.csv";
 
 /// One student's known state.
 #[derive(Debug, Clone)]
-pub struct Student {
+pub(crate) struct Student {
     pub pseudonym: String,
     /// A small number for per-student lines (order of arrival, from 1).
     pub number: u64,
@@ -55,7 +55,7 @@ pub struct Student {
 
 /// A closed class second.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClassSecond {
+pub(crate) struct ClassSecond {
     pub t: i64,
     /// Students who sent this second.
     pub students: u32,
@@ -67,7 +67,7 @@ pub struct ClassSecond {
 
 /// Collects students' seconds and closes class seconds.
 #[derive(Debug)]
-pub struct ClassAggregator {
+pub(crate) struct ClassAggregator {
     k: usize,
     students: HashMap<String, Student>,
     /// Open seconds: t → (student → message).
@@ -102,11 +102,6 @@ impl ClassAggregator {
         self.students.values()
     }
 
-    /// Students heard within [`SILENT_S`] who have not left.
-    pub fn connected(&self, now: f64) -> usize {
-        self.students.values().filter(|s| is_live(s, now)).count()
-    }
-
     fn student(&mut self, pseudonym: &str, now: f64) -> &mut Student {
         let n = self.students.len() as u64 + 1;
         self.students.entry(pseudonym.to_string()).or_insert_with(|| Student {
@@ -126,7 +121,7 @@ impl ClassAggregator {
     }
 
     /// Takes one student's second; `false` for a repeat (already taken, or older than the window).
-    pub fn add(&mut self, pseudonym: &str, m: SecondMessage, now: f64) -> bool {
+    pub(crate) fn add(&mut self, pseudonym: &str, m: SecondMessage, now: f64) -> bool {
         let newest = self.students.get(pseudonym).map_or(m.t, |s| s.watermark.max(m.t));
         let oldest_kept = newest.saturating_sub(DEDUP_WINDOW_S);
         let seen = self.seen.entry(pseudonym.to_string()).or_default();
@@ -156,7 +151,7 @@ impl ClassAggregator {
     /// Closes the seconds every live student has passed once they ended [`GRACE_S`] ago, and any second
     /// that ended more than [`LATE_S`] ago when `wall_clock_ok` (the teacher was connected all that time);
     /// `all` closes everything (the end). Times are Unix seconds (students' clocks, the teacher's `now`).
-    pub fn close_due(&mut self, now: f64, wall_clock_ok: bool, all: bool) -> Vec<ClassSecond> {
+    pub(crate) fn close_due(&mut self, now: f64, wall_clock_ok: bool, all: bool) -> Vec<ClassSecond> {
         let live: Vec<i64> = self.students.values().filter(|s| is_live(s, now)).map(|s| s.watermark).collect();
         let mut out = Vec::new();
         while let Some((&t, _)) = self.open.first_key_value() {
@@ -201,7 +196,7 @@ fn is_live(s: &Student, now: f64) -> bool {
 /// The class row of second `t` (`second` is filled in by the session: seconds since it started).
 /// Each student weighs the same: engagement, attention, valence and arousal are means over students
 /// with a face; shares and emotion mix means over students who reported them. `gated`: counts only.
-pub fn aggregate<'a>(t: i64, msgs: impl Iterator<Item = &'a SecondMessage>, gated: bool) -> SecondRow {
+pub(crate) fn aggregate<'a>(t: i64, msgs: impl Iterator<Item = &'a SecondMessage>, gated: bool) -> SecondRow {
     let msgs: Vec<&SecondMessage> = msgs.collect();
     let mean = |f: &dyn Fn(&SecondMessage) -> Option<f32>| -> Option<f32> {
         let v: Vec<f32> = msgs.iter().filter_map(|m| f(m)).collect();
@@ -229,7 +224,7 @@ pub fn aggregate<'a>(t: i64, msgs: impl Iterator<Item = &'a SecondMessage>, gate
 
 /// What the listener hands over.
 #[derive(Debug, Clone)]
-pub enum ClassEvent {
+pub(crate) enum ClassEvent {
     Connected,
     Disconnected(String),
     Status {
@@ -247,7 +242,7 @@ pub enum ClassEvent {
 }
 
 /// Runs the teacher's MQTT connection on its own thread.
-pub struct ClassListener {
+pub(crate) struct ClassListener {
     events: Receiver<ClassEvent>,
     stop: Sender<()>,
     thread: Option<JoinHandle<()>>,
@@ -328,7 +323,7 @@ impl Drop for ClassListener {
 /// The class session: the usual session folder (seconds.csv holds class rows, so `view`, `export` and
 /// the report work as for a local session) plus `class.csv` with every student's row and the class rows,
 /// optionally mirrored to a user's CSV.
-pub struct ClassRecorder {
+pub(crate) struct ClassRecorder {
     pub agg: ClassAggregator,
     recorder: Recorder,
     class_csv: Appender,
@@ -377,10 +372,6 @@ impl ClassRecorder {
         self.connected_since.is_some()
     }
 
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
-    }
-
     /// What the class window shows, as a copy (`timeline`: a copy of this recorder's timeline, made again only
     /// when it changed).
     pub fn view(&self, timeline: Arc<crate::session::Timeline>) -> ClassView {
@@ -399,7 +390,7 @@ impl ClassRecorder {
     }
 
     /// Takes one listener event; closes what is due.
-    pub fn on_event(&mut self, ev: ClassEvent, now: f64) -> Result<(), ShareError> {
+    pub(crate) fn on_event(&mut self, ev: ClassEvent, now: f64) -> Result<(), ShareError> {
         match ev {
             ClassEvent::Connected => {
                 self.connected_since = Some(now);
@@ -428,7 +419,7 @@ impl ClassRecorder {
     }
 
     /// Closes due seconds (call about once a second even without events); `all` at the end.
-    pub fn tick(&mut self, now: f64, all: bool) -> Result<(), ShareError> {
+    pub(crate) fn tick(&mut self, now: f64, all: bool) -> Result<(), ShareError> {
         let wall_ok = self.connected_since.is_some_and(|c| now - c >= LATE_S as f64);
         for s in self.agg.close_due(now, wall_ok, all) {
             let t0 = *self.t0.get_or_insert(s.t);
@@ -502,7 +493,7 @@ impl std::fmt::Display for ClassSummary {
 /// What the class window draws, published by the `class-rec` thread after each change (at most every
 /// [`VIEW_EVERY`]) — the window never takes a lock the recording holds across file I/O.
 #[derive(Debug, Clone, Default)]
-pub struct ClassView {
+pub(crate) struct ClassView {
     pub dir: PathBuf,
     pub connected: bool,
     /// Why the broker connection is down.
@@ -515,7 +506,7 @@ pub struct ClassView {
 
 impl ClassView {
     /// Students heard from recently (and not gone) at Unix time `now`.
-    pub fn connected_students(&self, now: f64) -> usize {
+    pub(crate) fn connected_students(&self, now: f64) -> usize {
         self.students.iter().filter(|s| is_live(s, now)).count()
     }
 }
@@ -529,7 +520,7 @@ type Ended = (ClassRecorder, Result<(), ShareError>);
 /// A class being recorded: the listener's events are taken on a thread of their own (`class-rec`), stamped
 /// with the time they arrive, so a busy window never delays or misdates them. That thread alone owns the
 /// recorder; the window reads the [`ClassView`] it publishes and sends markers through [`mark`](Self::mark).
-pub struct LiveClass {
+pub(crate) struct LiveClass {
     view: Arc<Mutex<Arc<ClassView>>>,
     marks: Sender<String>,
     mark_errors: Receiver<ShareError>,
@@ -599,7 +590,7 @@ impl LiveClass {
     }
 
     /// A marker the recording could not write, if any since the last call.
-    pub fn mark_error(&self) -> Option<ShareError> {
+    pub(crate) fn mark_error(&self) -> Option<ShareError> {
         self.mark_errors.try_recv().ok()
     }
 

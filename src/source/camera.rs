@@ -117,15 +117,7 @@ impl CameraSource {
             std::thread::Builder::new()
                 .name("capture".into())
                 .spawn(move || {
-                    capture_thread(
-                        index,
-                        thread_label,
-                        (width, height, fps),
-                        opened_at,
-                        &open_tx,
-                        &frame_tx,
-                        &stop,
-                    );
+                    capture_thread(index, thread_label, (width, height, fps), opened_at, &open_tx, &frame_tx, &stop);
                 })
                 .map_err(|e| SourceError::CameraFailed { camera: label.clone(), detail: e.to_string() })?
         };
@@ -161,11 +153,6 @@ impl CameraSource {
     /// The mode in use (resolution, pixel format, frame rate).
     pub fn format(&self) -> CameraFormat {
         self.format
-    }
-
-    /// How long to wait for a frame before reporting the camera lost (default 5 s).
-    pub fn set_frame_timeout(&mut self, timeout: Duration) {
-        self.frame_timeout = timeout;
     }
 }
 

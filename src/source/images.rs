@@ -89,11 +89,6 @@ impl ImageFolderSource {
     pub fn files(&self) -> &[PathBuf] {
         &self.files
     }
-
-    /// How many images were skipped so far because they could not be decoded.
-    pub fn skipped_unreadable(&self) -> u64 {
-        self.skipped_unreadable
-    }
 }
 
 impl FrameSource for ImageFolderSource {

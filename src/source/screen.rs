@@ -32,7 +32,7 @@ use super::{Frame, FrameSource, SourceError};
 
 /// Captures per second at most, by default. A full 1920x1080 X11 capture takes tens of
 /// milliseconds, so the full screen runs near its own limit; a region reaches this cap.
-pub const DEFAULT_SCREEN_FPS: f64 = 15.0;
+pub(crate) const DEFAULT_SCREEN_FPS: f64 = 15.0;
 /// How long [`ScreenSource::next_frame`] waits for a frame before declaring the capture lost.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long opening may take (listing screens, the first capture).
@@ -74,7 +74,7 @@ impl fmt::Display for Region {
 
 impl Region {
     /// Whether the region lies inside a `width` x `height` picture.
-    pub fn fits(&self, width: u32, height: u32) -> bool {
+    pub(crate) fn fits(&self, width: u32, height: u32) -> bool {
         u64::from(self.x) + u64::from(self.width) <= u64::from(width)
             && u64::from(self.y) + u64::from(self.height) <= u64::from(height)
     }
@@ -128,7 +128,7 @@ impl fmt::Display for ScreenOptions {
 
 /// Reads a `screen:N` or `window:TITLE` spec. `None`: not a screen spec (a path); `Some(Err)`:
 /// `screen:` followed by something that is not a number.
-pub fn parse_spec(spec: &str) -> Option<Result<ScreenTarget, SourceError>> {
+pub(crate) fn parse_spec(spec: &str) -> Option<Result<ScreenTarget, SourceError>> {
     if let Some(n) = spec.strip_prefix("screen:") {
         return Some(
             n.trim().parse::<u32>().map(ScreenTarget::Screen).map_err(|_| SourceError::BadScreenSpec(spec.to_string())),
@@ -213,7 +213,7 @@ pub fn list_screens() -> Result<Vec<ScreenInfo>, SourceError> {
 }
 
 /// The titles of the windows that can be captured (not minimised, with a title).
-pub fn list_windows() -> Result<Vec<String>, SourceError> {
+pub(crate) fn list_windows() -> Result<Vec<String>, SourceError> {
     Ok(windows()?.into_iter().map(|(_, t)| t).collect())
 }
 
@@ -235,7 +235,7 @@ fn windows() -> Result<Vec<(xcap::Window, String)>, SourceError> {
 }
 
 /// Turns xcap's RGBA picture into the RGB frames the pipeline takes.
-pub fn rgba_to_rgb(rgba: &RgbaImage) -> RgbImage {
+pub(crate) fn rgba_to_rgb(rgba: &RgbaImage) -> RgbImage {
     let (w, h) = rgba.dimensions();
     let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
     for px in rgba.as_raw().chunks_exact(4) {
