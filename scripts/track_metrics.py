@@ -2,7 +2,7 @@
 """Identity metrics of an `emotion-monitor analyze` run, as multi-object tracking papers report them.
 
     track_metrics.py FRAMES_CSV --labels LABELS_CSV [--seconds SECONDS_CSV] [--every N]
-    track_metrics.py FRAMES_CSV --grid COLSxROWS --size WxH [--absent TILE:FROM-TO ...] [--fps F] [--seconds ...]
+    track_metrics.py FRAMES_CSV --grid COLSxROWS --size WxH [--absent TILE:FROM-TO ...] [--swap A:B:FROM ...] [--fps F]
 
 Ground truth, either
   * --labels: one row per labelled face and frame, columns frame,person,x,y,w,h (frame = index in the video,
@@ -107,7 +107,16 @@ def match_labels(pred, labels_path, every):
     return out, unmatched
 
 
-def match_grid(pred, cols, rows, size, absent, fps, analysed_only=False):
+def person_of_tile(tile, t, swaps):
+    """Who tile `tile` shows at time `t`: its own person, unless swaps (A, B, FROM) moved people between tiles."""
+    p = tile
+    for a, b, at in swaps:
+        if t >= at:
+            p = b if p == a else a if p == b else p
+    return p
+
+
+def match_grid(pred, cols, rows, size, absent, fps, analysed_only=False, swaps=()):
     w, h = size
     tw, th = w / cols, h / rows
     last = max(pred) if pred else 0
@@ -126,8 +135,10 @@ def match_grid(pred, cols, rows, size, absent, fps, analysed_only=False):
         rows_out = []
         for tile in range(cols * rows):
             boxes = sorted(by_tile.get(tile, []), reverse=True)
+            if any(tile in (a, b) and abs(t - at) < 0.5 for a, b, at in swaps):
+                continue  # the half second around a swap is not scored
             if tile in present:
-                rows_out.append((str(tile), boxes[0][1] if boxes else None))
+                rows_out.append((str(person_of_tile(tile, t, swaps)), boxes[0][1] if boxes else None))
                 unmatched += max(0, len(boxes) - 1)
             elif tile in strict_absent:
                 unmatched += len(boxes)  # a box on a black tile is false
@@ -184,6 +195,8 @@ def main(argv=None):
     ap.add_argument("--size")
     ap.add_argument("--absent", action="append", default=[], help="TILE:FROM-TO (seconds)")
     ap.add_argument("--fps", type=float, default=15.0)
+    ap.add_argument("--swap", action="append", default=[],
+                    help="A:B:FROM — from FROM seconds on, tiles A and B show each other's person (a call reorders tiles)")
     ap.add_argument("--seconds")
     ap.add_argument("--analysed-only", action="store_true",
                     help="score only frames with at least one row (the live window skips frames when busy)")
@@ -199,7 +212,11 @@ def main(argv=None):
             tile, span = spec.split(":")
             lo, hi = span.split("-")
             absent.append((int(tile), float(lo), float(hi)))
-        matched, unmatched = match_grid(pred, cols, rows, size, absent, a.fps, a.analysed_only)
+        swaps = []
+        for spec in a.swap:
+            ta, tb, at = spec.split(":")
+            swaps.append((int(ta), int(tb), float(at)))
+        matched, unmatched = match_grid(pred, cols, rows, size, absent, a.fps, a.analysed_only, swaps)
     else:
         ap.error("give --labels, or --grid and --size")
     out = metrics(matched, unmatched)

@@ -15,7 +15,7 @@ use crate::model_files::{DETECTOR_FILE, EMOTION_FILE, SCENE_FILE};
 use crate::provenance::ModelFile;
 use crate::runtime::{Device, Provider};
 use crate::source::Frame;
-use crate::track::{TrackedFace, Tracker, TrackerConfig};
+use crate::track::{Observation, TrackedFace, Tracker, TrackerConfig};
 
 /// Time spent in each stage for one frame.
 #[derive(Debug, Clone, Copy, Default)]
@@ -108,7 +108,7 @@ impl PipelineConfig {
             scene_model: dir.join(SCENE_FILE),
             emotion_model: dir.join(EMOTION_FILE),
             device,
-            threads: 1,
+            threads: std::env::var("EMOTION_MONITOR_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1),
             tracker: TrackerConfig::default(),
             detector: DetectorChoice::Auto,
             scene: SceneConfig::default(),
@@ -252,7 +252,10 @@ impl Pipeline {
         timings.detect = t.elapsed();
 
         let t = Instant::now();
-        let observations = self.tracker.associate(frame.timestamp_s, &pass);
+        let mut observations = self.tracker.associate(frame.timestamp_s, &pass);
+        if !self.stills {
+            self.reidentify(frame, &mut observations);
+        }
         timings.track = t.elapsed();
 
         let probs = match self.classifier.as_mut().filter(|_| self.cfg.mode.emotions()) {
@@ -282,6 +285,35 @@ impl Pipeline {
             faces,
             timings,
         })
+    }
+}
+
+impl Pipeline {
+    /// Gives each new person's and (once a second) each seen person's appearance to the tracker, which may
+    /// recognise a new person as one it lost: their observations then carry the old ID.
+    fn reidentify(&mut self, frame: &Frame, observations: &mut Vec<Observation>) {
+        let t_s = frame.timestamp_s;
+        let mut renamed = false;
+        let mut gone = Vec::new();
+        for (id, bbox) in self.tracker.appearance_wanted(t_s) {
+            let Some(seen) = crate::track::appearance::describe(&frame.image, &bbox) else { continue };
+            match self.tracker.reidentify(t_s, id, seen) {
+                Some(now) if now != id => {
+                    observations.iter_mut().filter(|o| o.id == id).for_each(|o| o.id = now);
+                    renamed = true;
+                }
+                Some(_) => {}
+                None => gone.push(id),
+            }
+        }
+        if !gone.is_empty() {
+            // Someone else is in that box now: not reported until they are a person of their own.
+            let kept: Vec<Observation> = observations.drain(..).filter(|o| !gone.contains(&o.id)).collect();
+            *observations = kept;
+        }
+        if renamed {
+            observations.sort_by_key(|o| o.id);
+        }
     }
 }
 

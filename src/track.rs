@@ -11,7 +11,11 @@
 //! since the fast pass never sees it. Smoothing is an exponential moving average whose weight depends on
 //! the real time between frames, so it behaves the same at 5 fps and at 30 fps.
 
+pub(crate) mod appearance;
+
 use serde::{Deserialize, Serialize};
+
+use appearance::Appearance;
 
 use crate::Probs;
 use crate::detect::scene::Pass;
@@ -59,6 +63,15 @@ pub struct TrackerConfig {
     /// A person unseen for longer than `region_window_s` (and at most `reid_within_s`) is still looked for
     /// where they were last seen, this often (a student who steps away and comes back).
     pub region_lost_period_s: f64,
+    /// A new person who looks like a person lost (unseen for more than `grace_s`, at most `reid_within_s` ago)
+    /// at least this much ([`appearance::Appearance::similarity`], 0..1) gets that person's ID back…
+    pub appearance_min: f32,
+    /// … if no other lost person comes within this margin of the best match (when in doubt, a new ID: a swap
+    /// is worse than a new ID).
+    pub appearance_margin: f32,
+    /// A known person whose box shows an appearance this far from theirs (below, 0..1) for three frames running is
+    /// someone else (a call reordered its tiles): the identity leaves that box.
+    pub appearance_change: f32,
 }
 
 impl Default for TrackerConfig {
@@ -79,6 +92,9 @@ impl Default for TrackerConfig {
             fast_start_score: 0.8,
             gap_widths_per_s: 4.0,
             region_lost_period_s: 0.5,
+            appearance_min: 0.8,
+            appearance_margin: 0.08,
+            appearance_change: 0.35,
         }
     }
 }
@@ -150,6 +166,30 @@ struct Track {
     /// When the region pass last looked for it (tracks start at different phases, so the looks of a
     /// gallery's faces spread over the frames).
     last_looked_s: f64,
+    /// What the person looks like ([`Tracker::reidentify`]), and when that was last updated.
+    appearance: Option<Appearance>,
+    appearance_s: f64,
+    /// When the track became a person (got its ID).
+    confirmed_s: f64,
+    /// Frames in a row whose appearance differed from the person's ([`TrackerConfig::appearance_change`]).
+    low_appearance: u32,
+}
+
+/// An identity that left its box (someone else is there now), waiting to be recognised by its appearance.
+#[derive(Debug, Clone)]
+struct Retired {
+    id: u64,
+    appearance: Appearance,
+    smoothed: Option<Probs>,
+    last_smoothed_s: f64,
+    at_s: f64,
+}
+
+/// A lost person a new one may be: a track unseen for a while, or a retired identity.
+#[derive(Debug, Clone, Copy)]
+enum Lost {
+    Track(usize),
+    Retired(usize),
 }
 
 impl Track {
@@ -181,6 +221,8 @@ pub(crate) struct Tracker {
     next_key: u64,
     /// A region pass looks for the known faces in every frame (so tentative faces need no scene pass).
     regions: bool,
+    /// Identities that left their box, for [`Tracker::reidentify`].
+    retired: Vec<Retired>,
 }
 
 /// Score of continuing a track (predicted box `t`, unseen for `unseen_s`) with detection box `d`, if
@@ -218,7 +260,7 @@ fn assign(mut pairs: Vec<(f32, usize, usize)>, track_of_det: &mut [Option<usize>
 
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Self {
-        Self { cfg, tracks: Vec::new(), next_id: 1, next_key: 1, regions: false }
+        Self { cfg, tracks: Vec::new(), next_id: 1, next_key: 1, regions: false, retired: Vec::new() }
     }
 
     pub fn config(&self) -> &TrackerConfig {
@@ -228,6 +270,7 @@ impl Tracker {
     /// Drops every track but keeps counting IDs (independent photos: no face continues another).
     pub(crate) fn forget_tracks(&mut self) {
         self.tracks.clear();
+        self.retired.clear();
     }
 
     /// Persons known so far (IDs handed out).
@@ -295,6 +338,7 @@ impl Tracker {
             let keep_s = if t.confirmed() { cfg.reid_within_s.max(cfg.grace_s) } else { cfg.grace_s };
             t_s - t.last_seen_s <= keep_s && t_s >= t.last_seen_s - 1e-9
         });
+        self.retired.retain(|r| t_s - r.at_s <= cfg.reid_within_s && t_s >= r.at_s - 1e-9);
         let dets = &pass.detections;
         let predicted: Vec<Detection> = self.tracks.iter().map(|t| t.predicted(t_s)).collect();
         let recent: Vec<bool> = self.tracks.iter().map(|t| t_s - t.last_seen_s <= cfg.grace_s).collect();
@@ -400,6 +444,10 @@ impl Tracker {
                         region_missed_since: None,
                         last_looked_s: t_s,
                         peak_score: d.score,
+                        appearance: None,
+                        appearance_s: f64::NEG_INFINITY,
+                        confirmed_s: f64::NAN,
+                        low_appearance: 0,
                     })
                 }
                 None => {}
@@ -413,6 +461,7 @@ impl Tracker {
             if !t.confirmed() && t.hits >= cfg.min_hits.max(1) && t.peak_score >= cfg.confirm_score {
                 t.id = self.next_id;
                 self.next_id += 1;
+                t.confirmed_s = t_s;
             }
             let looked = pass.looked.contains(&t.key);
             if looked {
@@ -460,6 +509,116 @@ impl Tracker {
         }
         out.sort_by_key(|o| o.id);
         out
+    }
+
+    /// The persons detected in this frame, whose appearance the tracker wants: every frame (a new person is
+    /// compared with those lost; a known one is checked to still be themselves). `(id, face box)`.
+    pub(crate) fn appearance_wanted(&self, t_s: f64) -> Vec<(u64, BBox)> {
+        self.tracks.iter().filter(|t| t.confirmed() && t.last_seen_s == t_s).map(|t| (t.id, t.det.bbox)).collect()
+    }
+
+    /// Takes person `id`'s appearance at `t_s`; returns the ID to use from now on, or `None` when the face is no
+    /// longer that person (it starts over as a new, tentative face and is not reported in this frame).
+    ///
+    /// A person who became one in this frame and looks clearly like one lost person — better than
+    /// `appearance_min`, and better by `appearance_margin` than any other lost person — is that person: they get
+    /// the old ID back (a student who walked out of view, turned away for long, or came back in another tile of
+    /// the call). A known person whose box now shows someone else for a few frames running (below
+    /// `appearance_change`: a call reordered its tiles, two people crossed) leaves; their identity waits to be
+    /// recognised, and the face in the box becomes a new person, who may be recognised in turn.
+    pub(crate) fn reidentify(&mut self, t_s: f64, id: u64, seen: Appearance) -> Option<u64> {
+        let cfg = self.cfg;
+        let Some(ti) = self.tracks.iter().position(|t| t.id == id) else { return Some(id) };
+        let is_new = self.tracks[ti].confirmed_s == t_s && self.tracks[ti].appearance.is_none();
+        if is_new {
+            return Some(self.recognise(t_s, ti, seen));
+        }
+        let t = &mut self.tracks[ti];
+        let Some(a) = &mut t.appearance else {
+            t.appearance = Some(seen);
+            t.appearance_s = t_s;
+            return Some(id);
+        };
+        let similarity = a.similarity(&seen);
+        tracing::trace!(id, similarity, t_s, "appearance");
+        if similarity >= cfg.appearance_change {
+            t.low_appearance = 0;
+            a.blend(&seen, 0.05);
+            t.appearance_s = t_s;
+            return Some(id);
+        }
+        t.low_appearance += 1;
+        tracing::trace!(id, similarity, n = t.low_appearance, "appearance differs");
+        if t.low_appearance < 3 {
+            return Some(id);
+        }
+        tracing::debug!(id, similarity, "someone else in this person's box: the identity leaves, the face starts over");
+        self.retired.push(Retired {
+            id: t.id,
+            appearance: a.clone(),
+            smoothed: t.smoothed,
+            last_smoothed_s: t.last_smoothed_s,
+            at_s: t_s,
+        });
+        t.id = 0;
+        t.hits = 1;
+        t.peak_score = t.det.score;
+        t.appearance = None;
+        t.appearance_s = f64::NEG_INFINITY;
+        t.low_appearance = 0;
+        t.smoothed = None;
+        t.confirmed_s = f64::NAN;
+        None
+    }
+
+    /// A new person (track `ti`) who looks clearly like one lost person takes that person's ID; returns the ID.
+    fn recognise(&mut self, t_s: f64, ti: usize, seen: Appearance) -> u64 {
+        let cfg = self.cfg;
+        let id = self.tracks[ti].id;
+        // Lost: persons unseen for longer than the grace period, and identities that left a box.
+        let mut scored: Vec<(f32, Lost)> = self
+            .tracks
+            .iter()
+            .enumerate()
+            .filter(|&(oi, o)| oi != ti && o.confirmed() && t_s - o.last_seen_s > cfg.grace_s)
+            .filter_map(|(oi, o)| o.appearance.as_ref().map(|a| (a.similarity(&seen), Lost::Track(oi))))
+            .chain(self.retired.iter().enumerate().map(|(ri, r)| (r.appearance.similarity(&seen), Lost::Retired(ri))))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let clear = match scored.as_slice() {
+            [(best, _), (second, _), ..] => *best >= cfg.appearance_min && best - second >= cfg.appearance_margin,
+            [(best, _)] => *best >= cfg.appearance_min,
+            [] => false,
+        };
+        let Some(&(similarity, lost)) = scored.first().filter(|_| clear) else {
+            let t = &mut self.tracks[ti];
+            t.appearance = Some(seen);
+            t.appearance_s = t_s;
+            return id;
+        };
+        let (old_id, old_appearance, smoothed, last_smoothed_s, ti) = match lost {
+            Lost::Track(oi) => {
+                let o = self.tracks.remove(oi);
+                (o.id, o.appearance, o.smoothed, o.last_smoothed_s, if oi < ti { ti - 1 } else { ti })
+            }
+            Lost::Retired(ri) => {
+                let r = self.retired.remove(ri);
+                (r.id, Some(r.appearance), r.smoothed, r.last_smoothed_s, ti)
+            }
+        };
+        tracing::debug!(new = id, old = old_id, similarity, "re-identified by appearance");
+        let t = &mut self.tracks[ti];
+        t.id = old_id;
+        let mut a = old_appearance.unwrap_or_else(|| seen.clone());
+        a.blend(&seen, 0.5);
+        t.appearance = Some(a);
+        t.appearance_s = t_s;
+        (t.smoothed, t.last_smoothed_s) = (smoothed, last_smoothed_s);
+        // The new ID was never used (this is its first frame): the next person gets it.
+        if id + 1 == self.next_id {
+            self.next_id = id;
+        }
+        old_id
     }
 
     /// Smooths this frame's probabilities into each observed person's (`probs` in the observations'
@@ -835,5 +994,63 @@ mod tests {
         assert!((smoothing_weight(0.5, 0.5) - (1.0 - (-1.0f64).exp()) as f32).abs() < 1e-6);
         assert_eq!(smoothing_weight(0.1, 0.0), 1.0);
         assert!(smoothing_weight(0.033, 0.5) < smoothing_weight(0.2, 0.5));
+    }
+
+    /// A frame 600x200 with a person (skin-coloured face box, `shirt` below it) in each of `people`.
+    fn frame_with(people: &[(BBox, [u8; 3])]) -> image::RgbImage {
+        let mut img = image::RgbImage::from_pixel(600, 200, image::Rgb([200, 200, 200]));
+        for (b, shirt) in people {
+            for y in 0..200u32 {
+                for x in 0..600u32 {
+                    let (fx, fy) = (x as f32, y as f32);
+                    let face = fx >= b.x && fx < b.x + b.w && fy >= b.y && fy < b.y + b.h;
+                    let body = fx >= b.x - 0.5 * b.w && fx < b.x + 1.5 * b.w && fy >= b.y + 1.1 * b.h;
+                    if face {
+                        img.put_pixel(x, y, image::Rgb([210, 160, 130]));
+                    } else if body {
+                        img.put_pixel(x, y, image::Rgb(*shirt));
+                    }
+                }
+            }
+        }
+        img
+    }
+
+    /// Runs frames `from..from+n` (10 fps) with `dets`, then gives each detected person's appearance in `img`.
+    fn seen(tr: &mut Tracker, from: u32, n: u32, dets: &[Detection], img: &image::RgbImage) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for k in from..from + n {
+            let ts = f64::from(k) / 10.0;
+            let faces = tr.update(ts, dets, |_| HAPPY);
+            ids = faces.iter().map(|f| f.id).collect();
+            for (id, b) in tr.appearance_wanted(ts) {
+                let now = tr.reidentify(ts, id, super::appearance::describe(img, &b).unwrap()).unwrap();
+                ids.iter_mut().filter(|i| **i == id).for_each(|i| *i = now);
+            }
+        }
+        ids
+    }
+
+    #[test]
+    fn a_person_who_returns_elsewhere_is_recognised_by_appearance_only_when_clearly_themselves() {
+        let (left, right) = (det(60.0, 30.0, 40.0), det(480.0, 30.0, 40.0));
+        let red = frame_with(&[(left.bbox, [200, 30, 30])]);
+        let red_right = frame_with(&[(right.bbox, [200, 30, 30])]);
+        let blue_right = frame_with(&[(right.bbox, [30, 40, 200])]);
+        // Red leaves the left of the picture and comes back on the right 3 s later: the old ID.
+        let mut tr = Tracker::new(TrackerConfig::default());
+        assert_eq!(seen(&mut tr, 0, 5, std::slice::from_ref(&left), &red), vec![1]);
+        assert_eq!(seen(&mut tr, 35, 5, std::slice::from_ref(&right), &red_right), vec![1]);
+        assert_eq!(tr.persons(), 1, "no ID was spent on the return");
+        // Someone else (a blue shirt) coming in there is a new person.
+        let mut tr = Tracker::new(TrackerConfig::default());
+        seen(&mut tr, 0, 5, std::slice::from_ref(&left), &red);
+        assert_eq!(seen(&mut tr, 35, 5, std::slice::from_ref(&right), &blue_right), vec![2]);
+        // Two lost persons who look the same: no guess, a new ID (a swap is worse than a new ID).
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let (a, b) = (det(60.0, 30.0, 40.0), det(260.0, 30.0, 40.0));
+        let twins = frame_with(&[(a.bbox, [200, 30, 30]), (b.bbox, [200, 30, 30])]);
+        assert_eq!(seen(&mut tr, 0, 5, &[a, b], &twins), vec![1, 2]);
+        assert_eq!(seen(&mut tr, 35, 5, std::slice::from_ref(&right), &red_right), vec![3]);
     }
 }

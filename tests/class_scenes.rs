@@ -135,10 +135,35 @@ fn compose_gallery(
     out: &Path,
     cols: u32,
     rows: u32,
-    (w, h): (u32, u32),
+    size: (u32, u32),
     fps: u32,
     seconds: u32,
     black: Option<(f64, f64)>,
+) -> bool {
+    compose_gallery_with(
+        out,
+        cols,
+        rows,
+        size,
+        fps,
+        seconds,
+        &black.map(|(a, b)| vec![(0, a, b)]).unwrap_or_default(),
+        None,
+    )
+}
+
+/// [`compose_gallery`] with blackouts `(tile, from, to)`, and optionally one tile showing tile 0's student (the
+/// same clip at the same offset: a student who leaves the call and rejoins in another tile).
+#[allow(clippy::too_many_arguments)]
+fn compose_gallery_with(
+    out: &Path,
+    cols: u32,
+    rows: u32,
+    (w, h): (u32, u32),
+    fps: u32,
+    seconds: u32,
+    blackouts: &[(u32, f64, f64)],
+    same_as_tile_0: Option<u32>,
 ) -> bool {
     let Some(dir) = real_faces() else { return false };
     let clips = [dir.join("openface_2015-10-15-15-14.avi"), dir.join("openface_changeLighting.wmv")];
@@ -148,12 +173,14 @@ fn compose_gallery(
     let mut filter = String::new();
     let mut layout = Vec::new();
     for i in 0..cols * rows {
-        let clip = &clips[(i % 3 == 2) as usize];
-        cmd.args(["-stream_loop", "-1", "-ss", &(i * 3 % 20).to_string(), "-i"]).arg(clip);
-        let blackout = match (i, black) {
-            (0, Some((a, b))) => format!(",drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(t,{a},{b})'"),
-            _ => String::new(),
-        };
+        let like = if same_as_tile_0 == Some(i) { 0 } else { i };
+        let clip = &clips[(like % 3 == 2) as usize];
+        cmd.args(["-stream_loop", "-1", "-ss", &(like * 3 % 20).to_string(), "-i"]).arg(clip);
+        let blackout: String = blackouts
+            .iter()
+            .filter(|(t, _, _)| *t == i)
+            .map(|(_, a, b)| format!(",drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(t,{a},{b})'"))
+            .collect();
         filter += &format!(
             "[{i}:v]fps={fps},scale={tw}:{th}:force_original_aspect_ratio=decrease,pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2,setsar=1{blackout}[v{i}];"
         );
@@ -346,6 +373,26 @@ fn a_student_who_leaves_for_ten_seconds_is_the_one_person_away_and_returns_under
         worst = worst.max((away - truth).abs());
     }
     assert!(worst <= 0.02, "share_away differs from the truth by up to {worst}");
+}
+
+/// A student who leaves the call (tile 0 black from 4 s) and rejoins 5 s later in another tile (tile 8, black
+/// until then) is recognised by appearance: the old ID, not a new one — and nobody else's.
+#[test]
+fn a_student_who_rejoins_in_another_tile_gets_the_old_id_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("gallery_rejoin.mp4");
+    if !compose_gallery_with(&video, 3, 3, (1280, 720), 15, 16, &[(0, 4.0, 16.0), (8, 0.0, 9.0)], Some(8)) {
+        return;
+    }
+    let run = analyze_scene(&video, tmp.path());
+    let (_, dups, ids) = run.summary(8);
+    let args = ["--grid", "3x3", "--size", "1280x720", "--absent", "0:4-16", "--absent", "8:0-9", "--swap", "0:8:6.5"];
+    let m = track_metrics(tmp.path(), &args);
+    eprintln!("3x3 gallery, tile 0's student rejoins in tile 8: {dups} duplicate boxes, {ids} IDs; {m}");
+    assert_eq!(dups, 0);
+    assert_eq!(m["id_switches"], 0, "a new ID for the returning student, or someone else's");
+    assert_eq!(ids, 8, "8 students, 8 IDs");
+    assert!(m["idf1"].as_f64().unwrap() >= 0.95, "{m}");
 }
 
 /// The real room clip: three people, two standing and walking about, one seated, heads turning, one
