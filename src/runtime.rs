@@ -570,6 +570,10 @@ pub fn open_session(path: &Path, device: Device, threads: usize) -> Result<(Sess
         Session::builder(env)
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3).map_err(Into::into))
             .and_then(|b| b.with_intra_threads(threads.max(1)).map_err(Into::into))
+            // Idle pool threads sleep instead of spinning: a spinning thread would take the core the capture,
+            // the window and the session writer need between two inferences (measured: 2 spinning threads made
+            // analyze of a 25-face gallery 40 % slower than 1 thread; 2 sleeping ones make it 24 % faster).
+            .and_then(|b| b.with_intra_op_spinning(false).map_err(Into::into))
             .map_err(|e| RuntimeError::Init(e.to_string()))
     };
     if !path.is_file() {
