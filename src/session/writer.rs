@@ -321,8 +321,13 @@ impl Owner {
     fn run(&mut self, rx: &Receiver<Command>) {
         let mut user_wants_frames = false;
         while let Ok(cmd) = rx.recv() {
+            // An answer is given after the snapshot shows the command's effect (whoever is answered reads it).
+            let mut answer: Option<Box<dyn FnOnce()>> = None;
             match cmd {
-                Command::Start { root, name, model, reply } => reply(self.start(&root, &name, &model)),
+                Command::Start { root, name, model, reply } => {
+                    let r = self.start(&root, &name, &model);
+                    answer = Some(Box::new(move || reply(r)));
+                }
                 Command::Adopt(recorder) => {
                     let mut recorder = *recorder;
                     if self.share_sink.is_some() {
@@ -332,7 +337,10 @@ impl Owner {
                     self.source_time = true;
                 }
                 Command::Frame { result, generation, image } => self.frame(result, generation, image),
-                Command::Mark { name, reply } => reply(self.mark(&name)),
+                Command::Mark { name, reply } => {
+                    let r = self.mark(&name);
+                    answer = Some(Box::new(move || reply(r)));
+                }
                 Command::Sync => {
                     if let Some(r) = self.recorder.as_mut()
                         && let Err(e) = r.sync()
@@ -340,14 +348,20 @@ impl Owner {
                         self.error(e.into());
                     }
                 }
-                Command::Flush { reply } => reply(self.flush()),
-                Command::Stop { reply } => match self.recorder.take() {
-                    Some(r) => {
-                        self.finished_timeline = Some(Arc::new(r.timeline().clone()));
-                        reply(r.finish());
-                    }
-                    None => reply(Err(not_running())),
-                },
+                Command::Flush { reply } => {
+                    let r = self.flush();
+                    answer = Some(Box::new(move || reply(r)));
+                }
+                Command::Stop { reply } => {
+                    let r = match self.recorder.take() {
+                        Some(r) => {
+                            self.finished_timeline = Some(Arc::new(r.timeline().clone()));
+                            r.finish()
+                        }
+                        None => Err(not_running()),
+                    };
+                    answer = Some(Box::new(move || reply(r)));
+                }
                 Command::ShareSink(sink) => {
                     if let Some(r) = self.recorder.as_mut() {
                         r.send_seconds_to(sink.clone());
@@ -366,6 +380,9 @@ impl Owner {
             let wants = user_wants_frames && self.recorder.is_some();
             self.record_frames.store(wants, std::sync::atomic::Ordering::Relaxed);
             self.publish();
+            if let Some(answer) = answer {
+                answer();
+            }
         }
         // A session still open stays as after a crash (synced by the recorder's drop).
     }
