@@ -36,6 +36,18 @@ compose g7x7 7 7 1920 1080 10 $(tiles 49)
 compose leave 3 3 1280 720 20 "$A:0:4-14" $(tiles 9 | tail -8)
 # tile 0's student leaves the call at 4 s and rejoins in tile 8 at 9 s (recognised by appearance, not position)
 compose rejoin 3 3 1280 720 16 "$B:0:4-16" $(tiles 9 | sed -n 2,8p) "$B:0:0-9"
+# tiles 0 and 4 (two different students) trade places at 8 s: a call that reorders its gallery (the two halves
+# are the same gallery, the second with the two tiles exchanged, cut at 8 s and joined)
+if [[ ! -f $WORK/trade.mp4 ]]; then
+  mapfile -t t9 < <(tiles 9)
+  traded=("${t9[@]}")
+  traded[0]=${t9[4]} traded[4]=${t9[0]}
+  compose trade_a 3 3 1280 720 16 "${t9[@]}"
+  compose trade_b 3 3 1280 720 16 "${traded[@]}"
+  ffmpeg -v error -y -i "$WORK/trade_a.mp4" -i "$WORK/trade_b.mp4" -filter_complex \
+    "[0:v]trim=end=8,setpts=PTS-STARTPTS[a];[1:v]trim=start=8,setpts=PTS-STARTPTS[b];[a][b]concat=n=2:v=1[out]" \
+    -map "[out]" -r 15 -c:v libx264 -crf 20 -pix_fmt yuv420p "$WORK/trade.mp4"
+fi
 # 10 fps calls: the same galleries, every third frame of 30 dropped (a congested call)
 for g in g3x3 g5x5; do
   [[ -f $WORK/${g}_10fps.mp4 ]] || ffmpeg -v error -y -i "$WORK/$g.mp4" -r 10 -c:v libx264 -crf 20 -pix_fmt yuv420p "$WORK/${g}_10fps.mp4"
@@ -46,7 +58,7 @@ done
 printf '%-14s %-10s %5s  %s\n' scene frame faces "analyze summary | check_class_scene.py | track_metrics.py"
 for scene in three:640x480:3:2x2:15 g3x3:1280x720:9:3x3:15 g3x3_10fps:1280x720:9:3x3:10 g5x5_720:1280x720:25:5x5:15 \
              g5x5:1920x1080:25:5x5:15 g5x5_10fps:1920x1080:25:5x5:10 g7x7:1920x1080:49:7x7:15 \
-             leave:1280x720:9:3x3:15 rejoin:1280x720:8:3x3:15 room:640x480:3::30; do
+             leave:1280x720:9:3x3:15 rejoin:1280x720:8:3x3:15 trade:1280x720:9:3x3:15 room:640x480:3::30; do
   IFS=: read -r name size n grid fps <<<"$scene"
   video=$WORK/$name.mp4
   [[ $name == room ]] && video=$REAL/openface_multi_face.avi
@@ -63,6 +75,7 @@ for scene in three:640x480:3:2x2:15 g3x3:1280x720:9:3x3:15 g3x3_10fps:1280x720:9
     room) truth=(--labels tests/data/multi_face_labels.csv) ;;
     leave) truth=(--grid "$grid" --size "$size" --fps "$fps" --absent 0:4-14) ;;
     rejoin) truth=(--grid "$grid" --size "$size" --fps "$fps" --absent 0:4-16 --absent 8:0-9 --swap 0:8:6.5) ;;
+    trade) truth=(--grid "$grid" --size "$size" --fps "$fps" --swap 0:4:8) ;;
     three) truth=(--grid "$grid" --size "$size" --fps "$fps" --absent 3:0-100000) ;;  # the fourth tile is empty
     *) truth=(--grid "$grid" --size "$size" --fps "$fps") ;;
   esac

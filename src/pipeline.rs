@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use image::{GrayImage, RgbImage};
 
+use crate::Probs;
 use crate::classify::{CROP, Classifier, ModelError};
-use crate::crop::{crop_geometry, sample_square};
+use crate::crop::{crop_geometry, gray_region, sample_square};
 use crate::detect::centerface::CenterFace;
 use crate::detect::scene::{DetectorChoice, SceneConfig, SceneDetector};
 use crate::detect::{Detection, FaceDetector};
@@ -78,6 +79,9 @@ pub struct PipelineConfig {
     pub scene: SceneConfig,
     /// Emotions, or attention only (`--attention-only`).
     pub mode: Mode,
+    /// At most this many faces go through the emotion model in one frame, in turns ([`Tracker::to_classify`]);
+    /// the others keep their smoothed emotion until their turn. `None` (`analyze`): every face, every frame.
+    pub classify_budget: Option<usize>,
 }
 
 impl PipelineConfig {
@@ -113,6 +117,7 @@ impl PipelineConfig {
             detector: DetectorChoice::Auto,
             scene: SceneConfig::default(),
             mode: Mode::Emotions,
+            classify_budget: None,
         }
     }
 }
@@ -261,11 +266,14 @@ impl Pipeline {
         let probs = match self.classifier.as_mut().filter(|_| self.cfg.mode.emotions()) {
             Some(classifier) => {
                 let t = Instant::now();
+                let chosen = self.tracker.to_classify(&observations, self.cfg.classify_budget);
                 self.crops.clear();
-                self.crops.extend(observations.iter().map(|o| face_crop(&frame.image, &o.detection)));
+                let picked = observations.iter().zip(&chosen).filter(|(_, c)| **c);
+                self.crops.extend(picked.map(|(o, _)| face_crop(&frame.image, &o.detection)));
                 timings.crop = t.elapsed();
                 let t = Instant::now();
-                let probs = classifier.classify(&self.crops)?;
+                let mut found = classifier.classify(&self.crops)?.into_iter();
+                let probs: Vec<Option<Probs>> = chosen.iter().map(|&c| if c { found.next() } else { None }).collect();
                 timings.classify = t.elapsed();
                 Some(probs)
             }
@@ -293,10 +301,20 @@ impl Pipeline {
     /// recognise a new person as one it lost: their observations then carry the old ID.
     fn reidentify(&mut self, frame: &Frame, observations: &mut Vec<Observation>) {
         let t_s = frame.timestamp_s;
-        let mut renamed = false;
+        let looks: Vec<(u64, crate::track::appearance::Appearance)> = self
+            .tracker
+            .appearance_wanted(t_s)
+            .into_iter()
+            .filter_map(|(id, bbox)| Some((id, crate::track::appearance::describe(&frame.image, &bbox)?)))
+            .collect();
+        // Persons who traded places first: their observations carry the identities they now show.
+        let moved = self.tracker.exchange_swapped(&looks);
+        let now_of = |id: u64| moved.iter().find(|(before, _)| *before == id).map_or(id, |(_, now)| *now);
+        let mut renamed = !moved.is_empty();
+        observations.iter_mut().for_each(|o| o.id = now_of(o.id));
         let mut gone = Vec::new();
-        for (id, bbox) in self.tracker.appearance_wanted(t_s) {
-            let Some(seen) = crate::track::appearance::describe(&frame.image, &bbox) else { continue };
+        for (id, seen) in looks {
+            let id = now_of(id);
             match self.tracker.reidentify(t_s, id, seen) {
                 Some(now) if now != id => {
                     observations.iter_mut().filter(|o| o.id == id).for_each(|o| o.id = now);
@@ -321,6 +339,11 @@ impl Pipeline {
 /// window keeps one, where capture and drawing need the other core).
 pub const DEFAULT_THREADS: usize = 2;
 
+/// Faces the live window's emotion model looks at per frame: up to 12 faces every frame (a 3x3 gallery, a
+/// classroom row); in a 5x5 gallery each face every second frame (about 7 times a second at 15 fps, well
+/// inside the 0.5 s smoothing), which keeps the window at the camera's rate. `analyze` classifies every face.
+pub const LIVE_CLASSIFY_BUDGET: usize = 12;
+
 /// ONNX Runtime threads for CenterFace (at least).
 pub(crate) const SCENE_THREADS: usize = 2;
 
@@ -339,18 +362,17 @@ fn open_detector(cfg: &PipelineConfig) -> Result<SceneDetector, ModelError> {
 /// sample: greying a whole 640x480 frame costs about as much as the detector's pre-processing.
 fn face_crop(frame: &RgbImage, d: &Detection) -> GrayImage {
     let mut g = crop_geometry(d);
-    // Samples lie within half a diagonal of the centre, plus one pixel for the bilinear neighbour and
-    // half a pixel of centre offset; outside the frame the crop replicates the frame's border, which
-    // clamping to a region that reaches that border reproduces.
-    let reach = g.side * std::f32::consts::FRAC_1_SQRT_2 + 2.0;
+    // Samples lie within half a side of the centre (an upright crop) or half a diagonal (a rotated one), plus
+    // one pixel for the bilinear neighbour and half a pixel of centre offset; outside the frame the crop
+    // replicates the frame's border, which clamping to a region that reaches that border reproduces.
+    let half = if g.angle == 0.0 { 0.5 } else { std::f32::consts::FRAC_1_SQRT_2 };
+    let reach = g.side * half + 2.0;
     let (w, h) = frame.dimensions();
     let lo = |c: f32, len: u32| ((c - reach).floor().max(0.0) as u32).min(len.saturating_sub(1));
     let hi = |c: f32, len: u32| ((c + reach).ceil().max(0.0) as u32).min(len);
     let (x0, y0) = (lo(g.centre.x, w), lo(g.centre.y, h));
     let (x1, y1) = (hi(g.centre.x, w).max(x0 + 1), hi(g.centre.y, h).max(y0 + 1));
-    // Copied out first: `grayscale` through a sub-image view is several times slower per pixel.
-    let region = image::imageops::crop_imm(frame, x0, y0, x1 - x0, y1 - y0).to_image();
-    let gray = image::imageops::grayscale(&region);
+    let gray = gray_region(frame, (x0, y0), (x1, y1));
     g.centre.x -= x0 as f32;
     g.centre.y -= y0 as f32;
     sample_square(&gray, g, CROP)

@@ -72,6 +72,12 @@ pub struct TrackerConfig {
     /// A known person whose box shows an appearance this far from theirs (below, 0..1) for three frames running is
     /// someone else (a call reordered its tiles): the identity leaves that box.
     pub appearance_change: f32,
+    /// Persons whose box looks less like them than this (0..1) in a frame may have traded places with each other
+    /// ([`Tracker::exchange_swapped`]). About the lowest a person's own look reaches on real footage (0.79 for a
+    /// few frames while walking about a room, 0.86 in a gallery tile; a tile swap drops to ~0.74): a person whose
+    /// look merely drifted is rarely a suspect, and a suspect only takes another suspect's identity that it
+    /// matches clearly better than its own.
+    pub swap_suspect: f32,
 }
 
 impl Default for TrackerConfig {
@@ -95,6 +101,7 @@ impl Default for TrackerConfig {
             appearance_min: 0.8,
             appearance_margin: 0.08,
             appearance_change: 0.35,
+            swap_suspect: 0.8,
         }
     }
 }
@@ -571,6 +578,72 @@ impl Tracker {
         None
     }
 
+    /// Persons who traded places (a call reordered its tiles, two people crossed): among the persons seen in this
+    /// frame whose box looks less like them than [`TrackerConfig::swap_suspect`], a box whose look matches another
+    /// of them (at least `appearance_min`, and by `appearance_margin` better than its own person) takes that
+    /// person's identity — only when every identity that moves leaves a box another one moves into, so no ID is
+    /// ever in two boxes. `looks`: this frame's appearance per person. Returns (ID before, ID now) per moved box.
+    pub(crate) fn exchange_swapped(&mut self, looks: &[(u64, Appearance)]) -> Vec<(u64, u64)> {
+        let cfg = self.cfg;
+        // (track index, this frame's look) of the suspects.
+        let suspects: Vec<(usize, &Appearance)> = looks
+            .iter()
+            .filter_map(|(id, seen)| {
+                let ti = self.tracks.iter().position(|t| t.id == *id && *id != 0)?;
+                let own = self.tracks[ti].appearance.as_ref()?.similarity(seen);
+                (own < cfg.swap_suspect).then_some((ti, seen))
+            })
+            .collect();
+        if suspects.len() < 2 {
+            return Vec::new();
+        }
+        let look = |i: usize| self.tracks[suspects[i].0].appearance.as_ref().expect("suspects have a look");
+        // sim[b][p]: how much box b's look is like person p (both indices into `suspects`).
+        let sim: Vec<Vec<f32>> =
+            suspects.iter().map(|(_, seen)| (0..suspects.len()).map(|p| look(p).similarity(seen)).collect()).collect();
+        tracing::trace!(ids = ?suspects.iter().map(|(ti, _)| self.tracks[*ti].id).collect::<Vec<_>>(), ?sim, "swap suspects");
+        // Best matches first, one person per box.
+        let mut pairs: Vec<(f32, usize, usize)> =
+            sim.iter().enumerate().flat_map(|(b, row)| row.iter().enumerate().map(move |(p, &v)| (v, b, p))).collect();
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut person_of: Vec<Option<usize>> = vec![None; suspects.len()];
+        let mut taken = vec![false; suspects.len()];
+        for (v, b, p) in pairs {
+            if v >= cfg.appearance_min && person_of[b].is_none() && !taken[p] {
+                person_of[b] = Some(p);
+                taken[p] = true;
+            }
+        }
+        // A box moves to another person only when clearly theirs; keep only moves whose person's own box moves
+        // too (what remains is a set of cycles: swaps, rotations).
+        let mut moves: Vec<Option<usize>> = person_of
+            .iter()
+            .enumerate()
+            .map(|(b, p)| p.filter(|&p| p != b && sim[b][p] >= sim[b][b] + cfg.appearance_margin))
+            .collect();
+        loop {
+            let orphan = (0..moves.len()).find(|&b| moves[b].is_some_and(|p| moves[p].is_none()));
+            match orphan {
+                Some(b) => moves[b] = None,
+                None => break,
+            }
+        }
+        // Identities move with the looks; the motion (the box, its velocity) stays with the track.
+        let identity =
+            |t: &Track| (t.id, t.appearance.clone(), t.appearance_s, t.smoothed, t.last_smoothed_s, t.confirmed_s);
+        let before: Vec<_> = suspects.iter().map(|&(ti, _)| identity(&self.tracks[ti])).collect();
+        let mut moved = Vec::new();
+        for (b, p) in moves.iter().enumerate().filter_map(|(b, p)| p.map(|p| (b, p))) {
+            let t = &mut self.tracks[suspects[b].0];
+            let (old, new) = (t.id, before[p].0);
+            (t.id, t.appearance, t.appearance_s, t.smoothed, t.last_smoothed_s, t.confirmed_s) = before[p].clone();
+            t.low_appearance = 0;
+            tracing::debug!(old, new, similarity = sim[b][p], own = sim[b][b], "persons traded places");
+            moved.push((old, new));
+        }
+        moved
+    }
+
     /// A new person (track `ti`) who looks clearly like one lost person takes that person's ID; returns the ID.
     fn recognise(&mut self, t_s: f64, ti: usize, seen: Appearance) -> u64 {
         let cfg = self.cfg;
@@ -621,13 +694,40 @@ impl Tracker {
         old_id
     }
 
+    /// Which of `observations` the emotion model looks at in this frame when it may look at no more than
+    /// `budget` faces (the live window in a large gallery): persons it never looked at first, then those it
+    /// looked at longest ago, so each face's turn comes round every few frames. `None`: every face.
+    pub(crate) fn to_classify(&self, observations: &[Observation], budget: Option<usize>) -> Vec<bool> {
+        let Some(budget) = budget.filter(|&b| b < observations.len()) else {
+            return vec![true; observations.len()];
+        };
+        // (never classified, when last classified, position) — never-classified first, then the oldest.
+        let mut order: Vec<(bool, f64, usize)> = observations
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let t = self.tracks.iter().find(|t| t.id == o.id);
+                let last = t.filter(|t| t.smoothed.is_some()).map(|t| t.last_smoothed_s);
+                (last.is_some(), last.unwrap_or(f64::NEG_INFINITY), i)
+            })
+            .collect();
+        order.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let mut chosen = vec![false; observations.len()];
+        for &(_, _, i) in order.iter().take(budget.max(1)) {
+            chosen[i] = true;
+        }
+        chosen
+    }
+
     /// Smooths this frame's probabilities into each observed person's (`probs` in the observations'
-    /// order); `None`: no emotion model ran (attention-only mode), the faces carry no probabilities.
+    /// order; `None` for a face the emotion model did not look at in this frame, which keeps its smoothed
+    /// probabilities and has no `raw`). `probs` `None`: no emotion model ran (attention-only mode), the
+    /// faces carry no probabilities.
     pub(crate) fn smooth(
         &mut self,
         t_s: f64,
         observations: Vec<Observation>,
-        probs: Option<&[Probs]>,
+        probs: Option<&[Option<Probs>]>,
     ) -> Vec<TrackedFace> {
         let mut out = Vec::with_capacity(observations.len());
         for (i, o) in observations.into_iter().enumerate() {
@@ -637,6 +737,10 @@ impl Tracker {
                 continue;
             };
             let Some(&raw) = probs.get(i) else { break };
+            let Some(raw) = raw else {
+                out.push(TrackedFace { id: o.id, detection: o.detection, raw: None, smoothed: t.smoothed });
+                continue;
+            };
             let smoothed = match t.smoothed {
                 Some(mut s) => {
                     let a = smoothing_weight((t_s - t.last_smoothed_s).max(0.0), self.cfg.smoothing_tau_s);
@@ -664,7 +768,7 @@ impl Tracker {
     ) -> Vec<TrackedFace> {
         let pass = Pass { detections: detections.to_vec(), fast: detections.len(), scene: true, ..Default::default() };
         let obs = self.associate(t_s, &pass);
-        let probs: Vec<Probs> = obs.iter().map(|o| probs_of(&o.detection)).collect();
+        let probs: Vec<Option<Probs>> = obs.iter().map(|o| Some(probs_of(&o.detection))).collect();
         self.smooth(t_s, obs, Some(&probs))
     }
 }
@@ -931,7 +1035,7 @@ mod tests {
         let face = det(500.0, 300.0, 30.0);
         with_regions(&mut tr, 0.0, Some(vec![face.clone()]), &[]);
         for k in 1..15 {
-            with_regions(&mut tr, k as f64 / 15.0, None, &[face.clone()]);
+            with_regions(&mut tr, k as f64 / 15.0, None, std::slice::from_ref(&face));
         }
         // The tile goes black: coasted for a moment, then a scene pass is asked for and settles it.
         let mut k = 15;
@@ -947,7 +1051,7 @@ mod tests {
         with_regions(&mut tr, t, Some(vec![face.clone()]), &[]);
         let mut out = Vec::new();
         for j in 1..4 {
-            out = with_regions(&mut tr, t + j as f64 / 15.0, None, &[face.clone()]);
+            out = with_regions(&mut tr, t + j as f64 / 15.0, None, std::slice::from_ref(&face));
         }
         assert_eq!(out, vec![(1, false)]);
         assert_eq!(tr.persons(), 1);
@@ -971,6 +1075,45 @@ mod tests {
         assert!(!tr.wants_scene());
         tr.associate(6.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false, ..Default::default() });
         assert!(!tr.wants_scene(), "one scene pass per loss, not one per frame");
+    }
+
+    #[test]
+    fn with_a_budget_every_face_is_classified_in_turn_and_keeps_its_emotion_between_turns() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let row: Vec<Detection> = (0..5).map(|i| det(10.0 + 100.0 * i as f32, 10.0, 50.0)).collect();
+        let mut last_classified: HashMap<u64, usize> = HashMap::new();
+        for k in 0..40 {
+            let t_s = k as f64 / 15.0;
+            let pass = Pass { detections: row.clone(), fast: row.len(), scene: true, ..Default::default() };
+            let obs = tr.associate(t_s, &pass);
+            let chosen = tr.to_classify(&obs, Some(2));
+            assert_eq!(chosen.iter().filter(|c| **c).count(), 2.min(obs.len()), "frame {k}: the budget is used");
+            // The faces left of x = 200 are happy, the others sad; the unchosen carry no raw output.
+            let probs: Vec<Option<Probs>> =
+                obs.iter().zip(&chosen).map(|(o, &c)| c.then(|| by_side(&o.detection))).collect();
+            let faces = tr.smooth(t_s, obs, Some(&probs));
+            for (f, &c) in faces.iter().zip(&chosen) {
+                assert_eq!(f.raw.is_some(), c);
+                if c {
+                    last_classified.insert(f.id, k);
+                }
+                if last_classified.contains_key(&f.id) {
+                    let want = if f.detection.bbox.x < 200.0 { 3 } else { 5 };
+                    assert_eq!(f.emotion(), Some(want), "frame {k}: person {} keeps its emotion", f.id);
+                }
+            }
+            if k >= 10 {
+                for f in &faces {
+                    let since = k - last_classified.get(&f.id).copied().unwrap_or(0);
+                    assert!(
+                        since < 3,
+                        "frame {k}: person {} last classified {since} frames ago (5 faces, 2 a frame)",
+                        f.id
+                    );
+                }
+            }
+        }
+        assert_eq!(tr.to_classify(&[], Some(2)), Vec::<bool>::new());
     }
 
     #[test]
@@ -1029,6 +1172,50 @@ mod tests {
             }
         }
         ids
+    }
+
+    /// Like [`seen`], with persons trading places first (as the pipeline does): (box x, ID) per face, left to right.
+    fn seen_trading(tr: &mut Tracker, from: u32, n: u32, dets: &[Detection], img: &image::RgbImage) -> Vec<(u32, u64)> {
+        let mut out = Vec::new();
+        for k in from..from + n {
+            let ts = f64::from(k) / 10.0;
+            let faces = tr.update(ts, dets, |_| HAPPY);
+            let looks: Vec<_> = tr
+                .appearance_wanted(ts)
+                .into_iter()
+                .map(|(id, b)| (id, super::appearance::describe(img, &b).unwrap()))
+                .collect();
+            let moved = tr.exchange_swapped(&looks);
+            let now_of = |id: u64| moved.iter().find(|(before, _)| *before == id).map_or(id, |(_, now)| *now);
+            for (id, look) in looks {
+                assert_eq!(tr.reidentify(ts, now_of(id), look), Some(now_of(id)));
+            }
+            out = faces.iter().map(|f| (f.detection.bbox.x as u32, now_of(f.id))).collect();
+            out.sort();
+        }
+        out
+    }
+
+    #[test]
+    fn persons_who_trade_places_keep_their_ids_and_nobody_takes_an_id_that_stays() {
+        let (l, m, r) = (det(60.0, 30.0, 40.0), det(280.0, 30.0, 40.0), det(480.0, 30.0, 40.0));
+        let (red, blue, green, yellow) = ([200, 30, 30], [30, 40, 200], [30, 180, 40], [220, 210, 30]);
+        let boxes = [l.clone(), m.clone(), r.clone()];
+        let calm = frame_with(&[(l.bbox, red), (m.bbox, blue), (r.bbox, green)]);
+        let mut tr = Tracker::new(TrackerConfig::default());
+        assert_eq!(seen_trading(&mut tr, 0, 10, &boxes, &calm), vec![(60, 1), (280, 2), (480, 3)]);
+        // Red and green trade places (the boxes stay where they were): the IDs go with them; blue stays.
+        let traded = frame_with(&[(l.bbox, green), (m.bbox, blue), (r.bbox, red)]);
+        assert_eq!(seen_trading(&mut tr, 10, 5, &boxes, &traded), vec![(60, 3), (280, 2), (480, 1)]);
+        // Green (now left) becomes yellow, whom nobody looked like: no one takes another's ID.
+        let strange = frame_with(&[(l.bbox, yellow), (m.bbox, blue), (r.bbox, red)]);
+        assert_eq!(seen_trading(&mut tr, 15, 2, &boxes, &strange), vec![(60, 3), (280, 2), (480, 1)]);
+        // Blue's box shows red too while red stays on the right: red's ID must not be in two boxes, and blue's look
+        // belongs to no one else here — nothing moves.
+        let mut tr = Tracker::new(TrackerConfig::default());
+        seen_trading(&mut tr, 0, 10, &boxes, &calm);
+        let twice = frame_with(&[(l.bbox, red), (m.bbox, red), (r.bbox, green)]);
+        assert_eq!(seen_trading(&mut tr, 10, 2, &boxes, &twice), vec![(60, 1), (280, 2), (480, 3)]);
     }
 
     #[test]

@@ -149,11 +149,13 @@ fn compose_gallery(
         seconds,
         &black.map(|(a, b)| vec![(0, a, b)]).unwrap_or_default(),
         None,
+        None,
     )
 }
 
-/// [`compose_gallery`] with blackouts `(tile, from, to)`, and optionally one tile showing tile 0's student (the
-/// same clip at the same offset: a student who leaves the call and rejoins in another tile).
+/// [`compose_gallery`] with blackouts `(tile, from, to)`, optionally one tile showing tile 0's student (the
+/// same clip at the same offset: a student who leaves the call and rejoins in another tile), and optionally two
+/// tiles `(a, b, from)` whose students trade places at `from` seconds (a call that reorders its gallery).
 #[allow(clippy::too_many_arguments)]
 fn compose_gallery_with(
     out: &Path,
@@ -164,6 +166,7 @@ fn compose_gallery_with(
     seconds: u32,
     blackouts: &[(u32, f64, f64)],
     same_as_tile_0: Option<u32>,
+    trade: Option<(u32, u32, f64)>,
 ) -> bool {
     let Some(dir) = real_faces() else { return false };
     let clips = [dir.join("openface_2015-10-15-15-14.avi"), dir.join("openface_changeLighting.wmv")];
@@ -181,13 +184,27 @@ fn compose_gallery_with(
             .filter(|(t, _, _)| *t == i)
             .map(|(_, a, b)| format!(",drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(t,{a},{b})'"))
             .collect();
+        // A trading tile's picture goes to the gallery and, a second copy, on top of the other tile from `from`.
+        let copies = if trade.is_some_and(|(a, b, _)| i == a || i == b) {
+            format!(",split[v{i}][t{i}]")
+        } else {
+            format!("[v{i}]")
+        };
         filter += &format!(
-            "[{i}:v]fps={fps},scale={tw}:{th}:force_original_aspect_ratio=decrease,pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2,setsar=1{blackout}[v{i}];"
+            "[{i}:v]fps={fps},scale={tw}:{th}:force_original_aspect_ratio=decrease,pad={tw}:{th}:(ow-iw)/2:(oh-ih)/2,setsar=1{blackout}{copies};"
         );
         layout.push(format!("{}_{}", (i % cols) * tw, (i / cols) * th));
     }
     let inputs: String = (0..cols * rows).map(|i| format!("[v{i}]")).collect();
-    filter += &format!("{inputs}xstack=inputs={}:layout={}:fill=black[out]", cols * rows, layout.join("|"));
+    let stacked = if trade.is_some() { "[g]" } else { "[out]" };
+    filter += &format!("{inputs}xstack=inputs={}:layout={}:fill=black{stacked}", cols * rows, layout.join("|"));
+    if let Some((a, b, from)) = trade {
+        let at = |t: u32| ((t % cols) * tw, (t / cols) * th);
+        let ((ax, ay), (bx, by)) = (at(a), at(b));
+        filter += &format!(
+            ";[g][t{a}]overlay=x={bx}:y={by}:enable='gte(t,{from})'[g1];[g1][t{b}]overlay=x={ax}:y={ay}:enable='gte(t,{from})'[out]"
+        );
+    }
     cmd.args(["-filter_complex", &filter, "-map", "[out]", "-t", &seconds.to_string(), "-r", &fps.to_string()]);
     cmd.args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]).arg(out);
     match cmd.status() {
@@ -381,7 +398,7 @@ fn a_student_who_leaves_for_ten_seconds_is_the_one_person_away_and_returns_under
 fn a_student_who_rejoins_in_another_tile_gets_the_old_id_back() {
     let tmp = tempfile::tempdir().unwrap();
     let video = tmp.path().join("gallery_rejoin.mp4");
-    if !compose_gallery_with(&video, 3, 3, (1280, 720), 15, 16, &[(0, 4.0, 16.0), (8, 0.0, 9.0)], Some(8)) {
+    if !compose_gallery_with(&video, 3, 3, (1280, 720), 15, 16, &[(0, 4.0, 16.0), (8, 0.0, 9.0)], Some(8), None) {
         return;
     }
     let run = analyze_scene(&video, tmp.path());
@@ -392,6 +409,26 @@ fn a_student_who_rejoins_in_another_tile_gets_the_old_id_back() {
     assert_eq!(dups, 0);
     assert_eq!(m["id_switches"], 0, "a new ID for the returning student, or someone else's");
     assert_eq!(ids, 8, "8 students, 8 IDs");
+    assert!(m["idf1"].as_f64().unwrap() >= 0.95, "{m}");
+}
+
+/// A call that reorders its gallery: the students of tiles 0 and 5 (two different people, rooms and clothes)
+/// trade places at 8 s. Each keeps their own ID in the other tile (the boxes stay where they were, so following
+/// them by position alone would swap the two IDs).
+#[test]
+fn two_students_who_trade_tiles_keep_their_own_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let video = tmp.path().join("gallery_trade.mp4");
+    if !compose_gallery_with(&video, 3, 3, (1280, 720), 15, 16, &[], None, Some((0, 5, 8.0))) {
+        return;
+    }
+    let run = analyze_scene(&video, tmp.path());
+    let (_, dups, ids) = run.summary(9);
+    let m = track_metrics(tmp.path(), &["--grid", "3x3", "--size", "1280x720", "--swap", "0:5:8"]);
+    eprintln!("3x3 gallery, tiles 0 and 5 trade places at 8 s: {dups} duplicate boxes, {ids} IDs; {m}");
+    assert_eq!(dups, 0);
+    assert_eq!(m["id_switches"], 0, "the IDs must follow the students, not the tiles");
+    assert_eq!(ids, 9, "9 students, 9 IDs");
     assert!(m["idf1"].as_f64().unwrap() >= 0.95, "{m}");
 }
 
