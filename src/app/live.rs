@@ -114,6 +114,8 @@ fn send_event(events: &Sender<LiveEvent>, ctx: &egui::Context, ev: LiveEvent) {
 struct Captured {
     frame: Frame,
     generation: u64,
+    /// The picture the window shows, shrunk by the capture thread (off the inference thread's path).
+    display: egui::ColorImage,
 }
 
 /// State shared by the UI and the worker threads.
@@ -344,6 +346,9 @@ fn capture_loop(
         if stop.load(Ordering::Relaxed) {
             return;
         }
+        // Shrunk for display here, where the thread would otherwise wait for the next frame: the inference
+        // thread, which decides how fast results reach the screen, only analyses.
+        let display = display_image(&frame.image, DISPLAY_MAX_SIDE);
         if !live {
             // Wait until the frame is due (and while paused), checking `stop` often.
             loop {
@@ -367,7 +372,7 @@ fn capture_loop(
             frame.captured_at = Instant::now();
         }
         shared.counters.captured.fetch_add(1, Ordering::Relaxed);
-        let dropped = frames.send(Captured { frame, generation });
+        let dropped = frames.send(Captured { frame, generation, display });
         shared.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
     }
 }
@@ -435,8 +440,8 @@ fn inference_loop(
             None => unanalysed(frame),
         };
         shared.counters.analysed.fetch_add(1, Ordering::Relaxed);
-        let image = display_image(&frame.image, DISPLAY_MAX_SIDE);
-        let shown = LiveFrame { result: result.clone(), image: Arc::new(image), analysed: pipeline.is_some() };
+        let shown =
+            LiveFrame { result: result.clone(), image: Arc::new(captured.display), analysed: pipeline.is_some() };
         if pipeline.is_some() && !shared.paused.load(Ordering::Relaxed) {
             // The frame itself only when the user ticked "record video frames" (the writer encodes it).
             let keep = shared.session.wants_images().then(|| Arc::new(captured.frame.image));
