@@ -75,6 +75,12 @@ pub fn sample_square(src: &GrayImage, g: CropGeometry, out: u32) -> GrayImage {
     let raw = src.as_raw();
     let wu = w as usize;
     let px = |x: usize, y: usize| raw[y * wu + x] as f32;
+    // One bilinear tap: the columns (x0, x1) weighted by ax, the rows (y0, y1) by ay.
+    let bilinear = |(x0, x1, ax): (usize, usize, f32), (y0, y1, ay): (usize, usize, f32)| {
+        let top = px(x0, y0) * (1.0 - ax) + px(x1, y0) * ax;
+        let bot = px(x0, y1) * (1.0 - ax) + px(x1, y1) * ax;
+        top * (1.0 - ay) + bot * ay
+    };
     let step = g.side / out as f32; // frame pixels per output pixel
     // Supersampling for anti-aliasing: each bilinear tap already spans two source pixels, so one
     // tap per two source pixels per side covers the footprint (and is ~2x cheaper than one per pixel).
@@ -103,11 +109,9 @@ pub fn sample_square(src: &GrayImage, g: CropGeometry, out: u32) -> GrayImage {
         for (row, ys) in pixels.chunks_exact_mut(out as usize).zip(ys.chunks_exact(ss)) {
             for (p, xs) in row.iter_mut().zip(xs.chunks_exact(ss)) {
                 let mut acc = 0.0;
-                for &(y0, y1, ay) in ys {
-                    for &(x0, x1, ax) in xs {
-                        let top = px(x0, y0) * (1.0 - ax) + px(x1, y0) * ax;
-                        let bot = px(x0, y1) * (1.0 - ax) + px(x1, y1) * ax;
-                        acc += top * (1.0 - ay) + bot * ay;
+                for &y in ys {
+                    for &x in xs {
+                        acc += bilinear(x, y);
                     }
                 }
                 *p = (acc / (ss * ss) as f32).round().clamp(0.0, 255.0) as u8;
@@ -126,10 +130,7 @@ pub fn sample_square(src: &GrayImage, g: CropGeometry, out: u32) -> GrayImage {
                     let fy = (g.centre.y + u * s + v * c - 0.5).clamp(0.0, maxy);
                     let (x0, y0) = (fx.floor() as usize, fy.floor() as usize);
                     let (x1, y1) = ((x0 + 1).min(wu - 1), (y0 + 1).min(h as usize - 1));
-                    let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
-                    let top = px(x0, y0) * (1.0 - ax) + px(x1, y0) * ax;
-                    let bot = px(x0, y1) * (1.0 - ax) + px(x1, y1) * ax;
-                    acc += top * (1.0 - ay) + bot * ay;
+                    acc += bilinear((x0, x1, fx - x0 as f32), (y0, y1, fy - y0 as f32));
                 }
             }
             *p = (acc / (ss * ss) as f32).round().clamp(0.0, 255.0) as u8;

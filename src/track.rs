@@ -1216,6 +1216,12 @@ mod tests {
         seen_trading(&mut tr, 0, 10, &boxes, &calm);
         let twice = frame_with(&[(l.bbox, red), (m.bbox, red), (r.bbox, green)]);
         assert_eq!(seen_trading(&mut tr, 10, 2, &boxes, &twice), vec![(60, 1), (280, 2), (480, 3)]);
+        // Two suspects: red's box now shows blue, blue's box someone new (yellow). Blue's look is in red's box, but
+        // blue's own box gives the identity to no one: moving it would put blue's ID in two boxes — nothing moves.
+        let mut tr = Tracker::new(TrackerConfig::default());
+        seen_trading(&mut tr, 0, 10, &boxes, &calm);
+        let half_swap = frame_with(&[(l.bbox, blue), (m.bbox, yellow), (r.bbox, green)]);
+        assert_eq!(seen_trading(&mut tr, 10, 2, &boxes, &half_swap), vec![(60, 1), (280, 2), (480, 3)]);
     }
 
     #[test]
