@@ -3,12 +3,12 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::classify::ModelError;
-use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::pipeline::{FrameResult, Pipeline, PipelineConfig};
 use crate::session::{Recorder, SessionError, SessionMeta, SessionWriter, WriterError};
 use crate::source::{self, FrameSource, Region, ScreenOptions, ScreenSource, SourceError};
 
@@ -84,6 +84,9 @@ pub struct AnalyzeReport {
     pub mode: crate::pipeline::Mode,
     /// What `--share` delivered to the class.
     pub shared: Option<crate::share::student::ShareReport>,
+    /// Time spent in each stage over all analysed frames, and waiting for the source's frames.
+    pub stages: crate::pipeline::StageTimings,
+    pub waiting: Duration,
 }
 
 /// Set by the Ctrl-C handler.
@@ -104,6 +107,19 @@ impl fmt::Display for AnalyzeReport {
             self.distinct_faces
         )?;
         writeln!(f, "{} scene passes (CenterFace); the other frames had the fast pass only", self.scene_passes)?;
+        if self.frames_analysed > 0 {
+            let per = |d: Duration| d.as_secs_f64() * 1e3 / self.frames_analysed as f64;
+            let s = &self.stages;
+            writeln!(
+                f,
+                "ms per analysed frame: detect {:.2}, crop {:.2}, emotion {:.2}, track {:.2}; waiting for frames {:.2}",
+                per(s.detect),
+                per(s.crop),
+                per(s.classify),
+                per(s.track),
+                per(self.waiting)
+            )?;
+        }
         if !self.mode.emotions() {
             writeln!(f, "attention only: presence and head pose; no emotion model was loaded or run")?;
         }
@@ -221,6 +237,8 @@ pub fn analyze_with(
         scene_passes: 0,
         mode: cfg.mode,
         shared: None,
+        stages: Default::default(),
+        waiting: Duration::ZERO,
     };
     let sharer = match &input.share {
         Some(address) => {
@@ -240,12 +258,16 @@ pub fn analyze_with(
     // Ctrl-C ends the analysis like the end of the input: the session is finished and the rows kept
     // (the usual way to stop watching a screen without --duration).
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    let mut staged = None;
     loop {
         if INTERRUPTED.load(Ordering::SeqCst) {
             report.interrupted = true;
             break;
         }
-        let frame = match src.next_frame() {
+        let asked = Instant::now();
+        let next = src.next_frame();
+        report.waiting += asked.elapsed();
+        let frame = match next {
             Ok(Some(f)) => f,
             Ok(None) => break,
             // A Ctrl-C from a terminal also stops ffmpeg: that is not a damaged input.
@@ -267,15 +289,16 @@ pub fn analyze_with(
         if frame.index % opts.every != 0 {
             continue;
         }
-        let result = pipeline.process(&frame)?;
-        report.frames_analysed += 1;
-        report.face_rows += result.faces.len() as u64;
-        // The session's own thread writes it (rows, fsync) while the next frame is analysed.
-        writer.frame(result, 0, None)?;
-        if let Some(e) = writer.take_errors().into_iter().next() {
-            let _ = writer.finish_and_wait();
-            return Err(e.into());
+        // The emotion model reads the previous frame while the detectors read this one.
+        let (done, next) = pipeline.process_overlapped(&frame, staged.take())?;
+        staged = Some(next);
+        if let Some(result) = done {
+            emit(&mut report, &writer, result)?;
         }
+    }
+    if let Some(last) = staged.take() {
+        let result = pipeline.finish_staged(last)?;
+        emit(&mut report, &writer, result)?;
     }
     bar.finish_and_clear();
     report.skipped_inputs = src.skipped();
@@ -291,6 +314,20 @@ pub fn analyze_with(
         let _ = std::fs::remove_dir_all(scratch_root());
     }
     Ok(report)
+}
+
+/// One analysed frame to the session: the session's own thread writes it (rows, fsync) while the next frame
+/// is analysed.
+fn emit(report: &mut AnalyzeReport, writer: &SessionWriter, result: FrameResult) -> Result<(), AnalyzeError> {
+    report.stages.add(&result.timings);
+    report.frames_analysed += 1;
+    report.face_rows += result.faces.len() as u64;
+    writer.frame(result, 0, None)?;
+    if let Some(e) = writer.take_errors().into_iter().next() {
+        let _ = writer.finish_and_wait();
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 fn scratch_root() -> PathBuf {

@@ -57,8 +57,8 @@ struct Cli {
     #[arg(long, global = true)]
     attention_only: bool,
 
-    /// ONNX Runtime threads per model (default: 2 for analyze, where nothing else needs the cores; 1 in the
-    /// window, which shares them with capture and drawing — measured faster there).
+    /// ONNX Runtime threads per model (default: 1 — analyze runs the emotion model and the detectors side by side
+    /// on two threads, the window shares the cores with capture and drawing; measured faster than 2 in both).
     #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: Option<u16>,
 

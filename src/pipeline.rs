@@ -10,7 +10,7 @@ use crate::Probs;
 use crate::classify::{CROP, Classifier, ModelError};
 use crate::crop::{crop_geometry, gray_region, sample_square};
 use crate::detect::centerface::CenterFace;
-use crate::detect::scene::{DetectorChoice, SceneConfig, SceneDetector};
+use crate::detect::scene::{DetectorChoice, Pass, SceneConfig, SceneDetector};
 use crate::detect::{Detection, FaceDetector};
 use crate::model_files::{DETECTOR_FILE, EMOTION_FILE, SCENE_FILE};
 use crate::provenance::ModelFile;
@@ -25,6 +25,16 @@ pub struct StageTimings {
     pub crop: Duration,
     pub classify: Duration,
     pub track: Duration,
+}
+
+impl StageTimings {
+    /// Adds another frame's times (totals over a run).
+    pub fn add(&mut self, other: &StageTimings) {
+        self.detect += other.detect;
+        self.crop += other.crop;
+        self.classify += other.classify;
+        self.track += other.track;
+    }
 }
 
 /// Everything the pipeline learned about one frame.
@@ -148,7 +158,6 @@ pub struct Pipeline {
     /// Loaded when emotions are first wanted; kept (not run) after a switch to attention-only.
     classifier: Option<Classifier>,
     tracker: Tracker,
-    crops: Vec<GrayImage>,
     stills: bool,
     cfg: PipelineConfig,
     /// The model files loaded, with their sha256 (what `session.json` records).
@@ -164,7 +173,7 @@ impl Pipeline {
         let detector = open_detector(cfg)?;
         let tracker = Tracker::new(cfg.tracker);
         let files = cfg.model_files();
-        Ok(Self { detector, classifier, tracker, crops: Vec::new(), stills: false, cfg: cfg.clone(), files })
+        Ok(Self { detector, classifier, tracker, stills: false, cfg: cfg.clone(), files })
     }
 
     /// The model files in use and their sha256, hashed when they were loaded.
@@ -237,63 +246,185 @@ impl Pipeline {
         self.detector.reset();
     }
 
+    /// One frame through every stage: detect → track → crop → classify → smooth.
     pub fn process(&mut self, frame: &Frame) -> Result<FrameResult, ModelError> {
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        if self.stills {
-            self.tracker.forget_tracks();
-        }
-        // Photos too: their tracks are forgotten every frame (no region to look at), but the tracker's rule for
-        // weak fast-pass boxes (the scene pass must agree) holds for them as well.
-        let regions = self.detector.uses_regions();
-        self.tracker.set_regions(regions);
-        let want_scene = self.stills || self.tracker.wants_scene();
-        let known = if regions { self.tracker.known_boxes(frame.timestamp_s) } else { Vec::new() };
-        let mut pass = self.detector.detect(&frame.image, frame.timestamp_s, want_scene, &known)?;
-        if regions {
-            let targets = self.tracker.region_targets(frame.timestamp_s, &pass);
-            self.detector.detect_regions(&frame.image, &targets, &mut pass)?;
-        }
+        let pass = detect_pass(&mut self.detector, &mut self.tracker, self.stills, frame)?;
         timings.detect = t.elapsed();
+        let mut staged = self.stage(frame, pass, timings);
+        let probs = match self.classifier.as_mut().filter(|_| staged.emotions) {
+            Some(classifier) => Some(classify_timed(classifier, &mut staged)?),
+            None => None,
+        };
+        Ok(self.finish(staged, probs))
+    }
 
+    /// [`Pipeline::process`] with the emotion model of the previous frame running on a second thread while
+    /// this frame's detectors run (what `analyze` does: the two are the largest stages, and neither needs
+    /// the other's result). Returns the previous frame's result (when there was one) and this frame, detected
+    /// and tracked; [`Pipeline::finish_staged`] ends the last one. Every result is what `process` gives.
+    pub fn process_overlapped(
+        &mut self,
+        frame: &Frame,
+        previous: Option<Staged>,
+    ) -> Result<(Option<FrameResult>, Staged), ModelError> {
+        if self.stills {
+            // Photos forget every face before the next is detected: nothing to overlap.
+            let previous = previous.map(|p| self.finish_staged(p)).transpose()?;
+            let mut timings = StageTimings::default();
+            let t = Instant::now();
+            let pass = detect_pass(&mut self.detector, &mut self.tracker, true, frame)?;
+            timings.detect = t.elapsed();
+            return Ok((previous, self.stage(frame, pass, timings)));
+        }
+        let Self { detector, classifier, tracker, .. } = self;
+        let stills = false;
+        let mut timings = StageTimings::default();
+        let (pass, previous, probs) = std::thread::scope(|s| {
+            let job = match (previous, classifier.as_mut()) {
+                (Some(mut p), Some(c)) if p.emotions && !p.crops.is_empty() => {
+                    Some(s.spawn(move || classify_timed(c, &mut p).map(|probs| (p, probs))))
+                }
+                (p, _) => {
+                    let t = Instant::now();
+                    let pass = detect_pass(detector, tracker, stills, frame);
+                    timings.detect = t.elapsed();
+                    return (pass, p.map(Ok), None);
+                }
+            };
+            let t = Instant::now();
+            let pass = detect_pass(detector, tracker, stills, frame);
+            timings.detect = t.elapsed();
+            let done = job.map(|j| {
+                j.join().unwrap_or_else(|_| {
+                    Err(ModelError::Inference {
+                        path: PathBuf::from("emotion model"),
+                        reason: "its thread panicked".into(),
+                    })
+                })
+            });
+            match done {
+                Some(Ok((p, probs))) => (pass, Some(Ok(p)), Some(probs)),
+                Some(Err(e)) => (pass, Some(Err(e)), None),
+                None => (pass, None, None),
+            }
+        });
+        let previous = match previous.transpose()? {
+            // A frame without faces (or in attention-only mode) had nothing to classify.
+            Some(p) => {
+                let probs = probs.or_else(|| p.emotions.then(Vec::new));
+                Some(self.finish(p, probs))
+            }
+            None => None,
+        };
+        let staged = self.stage(frame, pass?, timings);
+        Ok((previous, staged))
+    }
+
+    /// Classifies and smooths the last frame [`Pipeline::process_overlapped`] staged.
+    pub fn finish_staged(&mut self, mut staged: Staged) -> Result<FrameResult, ModelError> {
+        let probs = match self.classifier.as_mut().filter(|_| staged.emotions) {
+            Some(classifier) => Some(classify_timed(classifier, &mut staged)?),
+            None => None,
+        };
+        Ok(self.finish(staged, probs))
+    }
+
+    /// Track → pick the faces to classify → crop them.
+    fn stage(&mut self, frame: &Frame, pass: Pass, mut timings: StageTimings) -> Staged {
         let t = Instant::now();
         let mut observations = self.tracker.associate(frame.timestamp_s, &pass);
         if !self.stills {
             self.reidentify(frame, &mut observations);
         }
         timings.track = t.elapsed();
-
-        let probs = match self.classifier.as_mut().filter(|_| self.cfg.mode.emotions()) {
-            Some(classifier) => {
-                let t = Instant::now();
-                let chosen = self.tracker.to_classify(&observations, self.cfg.classify_budget);
-                self.crops.clear();
-                let picked = observations.iter().zip(&chosen).filter(|(_, c)| **c);
-                self.crops.extend(picked.map(|(o, _)| face_crop(&frame.image, &o.detection)));
-                timings.crop = t.elapsed();
-                let t = Instant::now();
-                let mut found = classifier.classify(&self.crops)?.into_iter();
-                let probs: Vec<Option<Probs>> = chosen.iter().map(|&c| if c { found.next() } else { None }).collect();
-                timings.classify = t.elapsed();
-                Some(probs)
-            }
-            None => None,
+        let emotions = self.cfg.mode.emotions() && self.classifier.is_some();
+        let (chosen, crops) = if emotions {
+            let t = Instant::now();
+            let chosen = self.tracker.to_classify(&observations, self.cfg.classify_budget);
+            let picked = observations.iter().zip(&chosen).filter(|(_, c)| **c);
+            let crops = picked.map(|(o, _)| face_crop(&frame.image, &o.detection)).collect();
+            timings.crop = t.elapsed();
+            (chosen, crops)
+        } else {
+            (Vec::new(), Vec::new())
         };
-
-        let t = Instant::now();
-        let faces = self.tracker.smooth(frame.timestamp_s, observations, probs.as_deref());
-        timings.track += t.elapsed();
-
-        Ok(FrameResult {
+        Staged {
             source: frame.source.clone(),
             index: frame.index,
             timestamp_s: frame.timestamp_s,
             captured_at: frame.captured_at,
             frame_size: frame.image.dimensions(),
-            faces,
+            observations,
+            emotions,
+            chosen,
+            crops,
             timings,
-        })
+        }
     }
+
+    /// Smooths a staged frame's emotions (`probs`: one per crop; `None` when no emotion model ran).
+    fn finish(&mut self, staged: Staged, probs: Option<Vec<Probs>>) -> FrameResult {
+        let t = Instant::now();
+        let Staged { source, index, timestamp_s, captured_at, frame_size, observations, chosen, mut timings, .. } =
+            staged;
+        let per_face: Option<Vec<Option<Probs>>> = probs.map(|found| {
+            let mut found = found.into_iter();
+            chosen.iter().map(|&c| if c { found.next() } else { None }).collect()
+        });
+        let faces = self.tracker.smooth(timestamp_s, observations, per_face.as_deref());
+        timings.track += t.elapsed();
+        FrameResult { source, index, timestamp_s, captured_at, frame_size, faces, timings }
+    }
+}
+
+/// A frame detected, tracked and cropped, its emotions not yet classified.
+pub struct Staged {
+    source: Arc<str>,
+    index: u64,
+    timestamp_s: f64,
+    captured_at: Instant,
+    frame_size: (u32, u32),
+    observations: Vec<Observation>,
+    /// Whether the emotion model is to look at this frame.
+    emotions: bool,
+    /// Per observation: whether it is among `crops` (in the same order).
+    chosen: Vec<bool>,
+    crops: Vec<GrayImage>,
+    timings: StageTimings,
+}
+
+/// The whole-frame pass, and the region pass around each face the tracker follows.
+fn detect_pass(
+    detector: &mut SceneDetector,
+    tracker: &mut Tracker,
+    stills: bool,
+    frame: &Frame,
+) -> Result<Pass, ModelError> {
+    if stills {
+        tracker.forget_tracks();
+    }
+    // Photos too: their tracks are forgotten every frame (no region to look at), but the tracker's rule for
+    // weak fast-pass boxes (the scene pass must agree) holds for them as well.
+    let regions = detector.uses_regions();
+    tracker.set_regions(regions);
+    let want_scene = stills || tracker.wants_scene();
+    let known = if regions { tracker.known_boxes(frame.timestamp_s) } else { Vec::new() };
+    let mut pass = detector.detect(&frame.image, frame.timestamp_s, want_scene, &known)?;
+    if regions {
+        let targets = tracker.region_targets(frame.timestamp_s, &pass);
+        detector.detect_regions(&frame.image, &targets, &mut pass)?;
+    }
+    Ok(pass)
+}
+
+/// The emotion model over a staged frame's crops (the time goes to its `classify` stage).
+fn classify_timed(classifier: &mut Classifier, staged: &mut Staged) -> Result<Vec<Probs>, ModelError> {
+    let t = Instant::now();
+    let probs = classifier.classify(&staged.crops)?;
+    staged.timings.classify = t.elapsed();
+    Ok(probs)
 }
 
 impl Pipeline {
@@ -335,9 +466,11 @@ impl Pipeline {
     }
 }
 
-/// ONNX Runtime threads per model for `analyze`: two (a 25-face gallery analysed 24 % faster than with one; the
-/// window keeps one, where capture and drawing need the other core).
-pub const DEFAULT_THREADS: usize = 2;
+/// ONNX Runtime threads per model for `analyze`: one. `analyze` runs the emotion model on its own thread beside
+/// the detectors ([`Pipeline::process_overlapped`]), which keeps both cores of a 2-core machine busy; a second
+/// intra-op thread per model then only competed with it (measured 2026-12-07 on the 2-core machine, same
+/// minutes: one face 177–195 frames/s with 1 thread vs 148–171 with 2; 5x5 1080p gallery 20.5–21.0 vs 17.0–19.0).
+pub const DEFAULT_THREADS: usize = 1;
 
 /// Faces the live window's emotion model looks at per frame: up to 8 every frame (a webcam, a small call); in a
 /// 5x5 gallery each face every third frame (5 times a second at 15 fps, inside the 0.5 s smoothing), which keeps

@@ -579,3 +579,50 @@ fn a_folder_is_photos_by_default_and_a_video_with_sequence() {
     let (video, _) = persons(&["--sequence", "30"]);
     assert_eq!(video, 1, "frames of one video: one person");
 }
+
+/// `analyze` runs the emotion model of one frame while the detectors read the next
+/// (`Pipeline::process_overlapped`): every frame's result — IDs, boxes, raw and smoothed emotions — must be
+/// exactly what the one-stage-after-another `Pipeline::process` (the live window's) gives. The real room clip
+/// (three people walking, turning, leaving the frame) and a gallery where a student leaves and rejoins in
+/// another tile (a person re-identified under the old ID: the smoothed emotions must follow the rename).
+#[test]
+fn overlapped_stages_give_exactly_the_serial_results() {
+    let Some(dir) = real_faces() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let rejoin = tmp.path().join("gallery_rejoin.mp4");
+    if !compose_gallery_with(&rejoin, 3, 3, (1280, 720), 15, 12, &[(0, 3.0, 12.0), (8, 0.0, 6.0)], Some(8), None) {
+        return;
+    }
+    for (video, people) in [(dir.join("openface_multi_face.avi"), 3), (rejoin, 8)] {
+        let Some((frames, faces, persons)) = overlapped_matches_serial(&video) else { return };
+        eprintln!("{}: {frames} frames, {faces} faces, {persons} persons", video.display());
+        assert!(frames > 150 && faces > frames, "{}: the people were not found ({faces} faces)", video.display());
+        assert_eq!(persons, people, "{}", video.display());
+    }
+}
+
+/// Runs `video` through both ways; asserts every frame's result is the same; (frames, faces, persons).
+fn overlapped_matches_serial(video: &Path) -> Option<(usize, usize, u64)> {
+    use emotion_monitor::pipeline::{FrameResult, Pipeline, PipelineConfig};
+    let cfg = PipelineConfig::with_default_models(Device::Cpu);
+    let (mut serial, mut overlapped) = (open(Pipeline::open(&cfg))?, open(Pipeline::open(&cfg))?);
+    let key = |r: &FrameResult| {
+        let faces: Vec<_> = r.faces.iter().map(|f| (f.id, f.detection.bbox, f.raw, f.smoothed)).collect();
+        (r.index, faces)
+    };
+    let mut src = emotion_monitor::source::open(video).expect("video");
+    let (mut a, mut b, mut staged) = (Vec::new(), Vec::new(), None);
+    while let Some(frame) = src.next_frame().expect("decode") {
+        a.push(key(&serial.process(&frame).expect("serial")));
+        let (done, next) = overlapped.process_overlapped(&frame, staged.take()).expect("overlapped");
+        b.extend(done.as_ref().map(key));
+        staged = Some(next);
+    }
+    b.extend(staged.map(|s| key(&overlapped.finish_staged(s).expect("last frame"))));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "{}: frame {} differs", video.display(), x.0);
+    }
+    assert_eq!(serial.persons(), overlapped.persons());
+    Some((a.len(), a.iter().map(|(_, f)| f.len()).sum(), serial.persons()))
+}
