@@ -80,6 +80,8 @@ pub struct AnalyzeReport {
     pub interrupted: bool,
     /// CenterFace scene passes run (the rest of the frames had BlazeFace only).
     pub scene_passes: u64,
+    /// Faces looked for by the region pass (a BlazeFace run each).
+    pub region_looks: u64,
     /// Emotions, or attention only (no emotion model loaded or run).
     pub mode: crate::pipeline::Mode,
     /// What `--share` delivered to the class.
@@ -106,7 +108,12 @@ impl fmt::Display for AnalyzeReport {
             self.face_rows,
             self.distinct_faces
         )?;
-        writeln!(f, "{} scene passes (CenterFace); the other frames had the fast pass only", self.scene_passes)?;
+        writeln!(
+            f,
+            "{} scene passes (CenterFace), the fast pass on every frame, {:.1} region looks per frame (BlazeFace)",
+            self.scene_passes,
+            self.region_looks as f64 / self.frames_analysed.max(1) as f64
+        )?;
         if self.frames_analysed > 0 {
             let per = |d: Duration| d.as_secs_f64() * 1e3 / self.frames_analysed as f64;
             let s = &self.stages;
@@ -235,6 +242,7 @@ pub fn analyze_with(
         skipped_inputs: 0,
         interrupted: false,
         scene_passes: 0,
+        region_looks: 0,
         mode: cfg.mode,
         shared: None,
         stages: Default::default(),
@@ -290,7 +298,7 @@ pub fn analyze_with(
             continue;
         }
         // The emotion model reads the previous frame while the detectors read this one.
-        let (done, next) = pipeline.process_overlapped(&frame, staged.take())?;
+        let (done, next) = pipeline.process_overlapped(frame, staged.take())?;
         staged = Some(next);
         if let Some(result) = done {
             emit(&mut report, &writer, result)?;
@@ -305,6 +313,7 @@ pub fn analyze_with(
     report.seconds = started.elapsed().as_secs_f64();
     report.distinct_faces = pipeline.persons();
     report.scene_passes = pipeline.scene_passes();
+    report.region_looks = pipeline.region_looks();
     let summary = writer.finish_and_wait()?;
     report.shared = sharer.map(|s| s.stop());
     if opts.session_root.is_some() {

@@ -225,6 +225,11 @@ impl Pipeline {
         self.detector.scene_passes()
     }
 
+    /// Region-pass looks run so far.
+    pub(crate) fn region_looks(&self) -> u64 {
+        self.detector.region_looks()
+    }
+
     /// Persons the tracker has given an ID so far.
     pub fn persons(&self) -> u64 {
         self.tracker.persons()
@@ -254,19 +259,19 @@ impl Pipeline {
         timings.detect = t.elapsed();
         let mut staged = self.stage(frame, pass, timings);
         let probs = match self.classifier.as_mut().filter(|_| staged.emotions) {
-            Some(classifier) => Some(classify_timed(classifier, &mut staged)?),
+            Some(classifier) => Some(crop_and_classify(classifier, &mut staged, Some(&frame.image))?),
             None => None,
         };
         Ok(self.finish(staged, probs))
     }
 
-    /// [`Pipeline::process`] with the emotion model of the previous frame running on a second thread while
-    /// this frame's detectors run (what `analyze` does: the two are the largest stages, and neither needs
-    /// the other's result). Returns the previous frame's result (when there was one) and this frame, detected
-    /// and tracked; [`Pipeline::finish_staged`] ends the last one. Every result is what `process` gives.
+    /// [`Pipeline::process`] with the crops and the emotion model of the previous frame on a second thread
+    /// while this frame's detectors run (what `analyze` does: neither needs the other's result). Returns the
+    /// previous frame's result (when there was one) and this frame, detected and tracked;
+    /// [`Pipeline::finish_staged`] ends the last one. Every result is what `process` gives.
     pub fn process_overlapped(
         &mut self,
-        frame: &Frame,
+        frame: Frame,
         previous: Option<Staged>,
     ) -> Result<(Option<FrameResult>, Staged), ModelError> {
         if self.stills {
@@ -274,27 +279,30 @@ impl Pipeline {
             let previous = previous.map(|p| self.finish_staged(p)).transpose()?;
             let mut timings = StageTimings::default();
             let t = Instant::now();
-            let pass = detect_pass(&mut self.detector, &mut self.tracker, true, frame)?;
+            let pass = detect_pass(&mut self.detector, &mut self.tracker, true, &frame)?;
             timings.detect = t.elapsed();
-            return Ok((previous, self.stage(frame, pass, timings)));
+            let mut staged = self.stage(&frame, pass, timings);
+            staged.image = Some(frame.image);
+            return Ok((previous, staged));
         }
         let Self { detector, classifier, tracker, .. } = self;
         let stills = false;
         let mut timings = StageTimings::default();
         let (pass, previous, probs) = std::thread::scope(|s| {
             let job = match (previous, classifier.as_mut()) {
-                (Some(mut p), Some(c)) if p.emotions && !p.crops.is_empty() => {
-                    Some(s.spawn(move || classify_timed(c, &mut p).map(|probs| (p, probs))))
-                }
+                (Some(mut p), Some(c)) if p.emotions && !p.to_crop.is_empty() => Some(s.spawn(move || {
+                    let image = p.image.take();
+                    crop_and_classify(c, &mut p, image.as_ref()).map(|probs| (p, probs))
+                })),
                 (p, _) => {
                     let t = Instant::now();
-                    let pass = detect_pass(detector, tracker, stills, frame);
+                    let pass = detect_pass(detector, tracker, stills, &frame);
                     timings.detect = t.elapsed();
                     return (pass, p.map(Ok), None);
                 }
             };
             let t = Instant::now();
-            let pass = detect_pass(detector, tracker, stills, frame);
+            let pass = detect_pass(detector, tracker, stills, &frame);
             timings.detect = t.elapsed();
             let done = job.map(|j| {
                 j.join().unwrap_or_else(|_| {
@@ -318,20 +326,22 @@ impl Pipeline {
             }
             None => None,
         };
-        let staged = self.stage(frame, pass?, timings);
+        let mut staged = self.stage(&frame, pass?, timings);
+        staged.image = Some(frame.image);
         Ok((previous, staged))
     }
 
     /// Classifies and smooths the last frame [`Pipeline::process_overlapped`] staged.
     pub fn finish_staged(&mut self, mut staged: Staged) -> Result<FrameResult, ModelError> {
+        let image = staged.image.take();
         let probs = match self.classifier.as_mut().filter(|_| staged.emotions) {
-            Some(classifier) => Some(classify_timed(classifier, &mut staged)?),
+            Some(classifier) => Some(crop_and_classify(classifier, &mut staged, image.as_ref())?),
             None => None,
         };
         Ok(self.finish(staged, probs))
     }
 
-    /// Track → pick the faces to classify → crop them.
+    /// Track → pick the faces to classify.
     fn stage(&mut self, frame: &Frame, pass: Pass, mut timings: StageTimings) -> Staged {
         let t = Instant::now();
         let mut observations = self.tracker.associate(frame.timestamp_s, &pass);
@@ -340,13 +350,11 @@ impl Pipeline {
         }
         timings.track = t.elapsed();
         let emotions = self.cfg.mode.emotions() && self.classifier.is_some();
-        let (chosen, crops) = if emotions {
-            let t = Instant::now();
+        let (chosen, to_crop) = if emotions {
             let chosen = self.tracker.to_classify(&observations, self.cfg.classify_budget);
             let picked = observations.iter().zip(&chosen).filter(|(_, c)| **c);
-            let crops = picked.map(|(o, _)| face_crop(&frame.image, &o.detection)).collect();
-            timings.crop = t.elapsed();
-            (chosen, crops)
+            let to_crop = picked.map(|(o, _)| o.detection.clone()).collect();
+            (chosen, to_crop)
         } else {
             (Vec::new(), Vec::new())
         };
@@ -359,7 +367,8 @@ impl Pipeline {
             observations,
             emotions,
             chosen,
-            crops,
+            to_crop,
+            image: None,
             timings,
         }
     }
@@ -379,7 +388,7 @@ impl Pipeline {
     }
 }
 
-/// A frame detected, tracked and cropped, its emotions not yet classified.
+/// A frame detected and tracked, its faces not yet cropped and classified.
 pub struct Staged {
     source: Arc<str>,
     index: u64,
@@ -389,9 +398,11 @@ pub struct Staged {
     observations: Vec<Observation>,
     /// Whether the emotion model is to look at this frame.
     emotions: bool,
-    /// Per observation: whether it is among `crops` (in the same order).
+    /// Per observation: whether it is among `to_crop` (in the same order).
     chosen: Vec<bool>,
-    crops: Vec<GrayImage>,
+    to_crop: Vec<Detection>,
+    /// The frame, when the crops are taken on another thread.
+    image: Option<RgbImage>,
     timings: StageTimings,
 }
 
@@ -419,10 +430,19 @@ fn detect_pass(
     Ok(pass)
 }
 
-/// The emotion model over a staged frame's crops (the time goes to its `classify` stage).
-fn classify_timed(classifier: &mut Classifier, staged: &mut Staged) -> Result<Vec<Probs>, ModelError> {
+/// The crops of a staged frame's chosen faces in `image`, through the emotion model (timed as its `crop` and
+/// `classify` stages). Without the frame (never: every staged frame keeps it), no face is classified.
+fn crop_and_classify(
+    classifier: &mut Classifier,
+    staged: &mut Staged,
+    image: Option<&RgbImage>,
+) -> Result<Vec<Probs>, ModelError> {
     let t = Instant::now();
-    let probs = classifier.classify(&staged.crops)?;
+    let Some(image) = image else { return Ok(Vec::new()) };
+    let crops: Vec<GrayImage> = staged.to_crop.iter().map(|d| face_crop(image, d)).collect();
+    staged.timings.crop = t.elapsed();
+    let t = Instant::now();
+    let probs = classifier.classify(&crops)?;
     staged.timings.classify = t.elapsed();
     Ok(probs)
 }

@@ -78,6 +78,12 @@ pub struct TrackerConfig {
     /// look merely drifted is rarely a suspect, and a suspect only takes another suspect's identity that it
     /// matches clearly better than its own.
     pub swap_suspect: f32,
+    /// A person whose box moved slower than `region_still_speed` box widths per second in the last seconds
+    /// ([`MOTION_MEMORY_S`]) is looked for by the region pass at most every this many seconds (predicted in between: a still face stays where it was), so the looks go
+    /// to the faces that move. In that time a head starting to move at a width per second moves well inside the
+    /// region the next look searches (2.5 widths around the box).
+    pub region_still_period_s: f64,
+    pub region_still_speed: f32,
 }
 
 impl Default for TrackerConfig {
@@ -102,6 +108,8 @@ impl Default for TrackerConfig {
             appearance_margin: 0.08,
             appearance_change: 0.35,
             swap_suspect: 0.8,
+            region_still_period_s: 0.3,
+            region_still_speed: 0.3,
         }
     }
 }
@@ -156,6 +164,10 @@ struct Track {
     det: Detection,
     /// Centre velocity, pixels per second.
     vel: Point,
+    /// How much it moved lately: its speed in box widths per second at each sighting, the highest of the
+    /// last seconds (decaying with [`MOTION_MEMORY_S`]); a face that turned or stopped for a moment still counts as
+    /// moving.
+    motion: f32,
     smoothed: Option<Probs>,
     last_seen_s: f64,
     last_smoothed_s: f64,
@@ -204,6 +216,11 @@ impl Track {
         self.id != 0
     }
 
+    /// How fast the box moves, in box widths per second.
+    fn speed_widths_per_s(&self) -> f32 {
+        self.vel.x.hypot(self.vel.y) / self.det.bbox.w.max(1.0)
+    }
+
     /// The detection moved to where the face should be at `t_s` (at most a second of extrapolation).
     fn predicted(&self, t_s: f64) -> Detection {
         let dt = (t_s - self.last_seen_s).clamp(0.0, 1.0) as f32;
@@ -218,6 +235,9 @@ impl Track {
         d
     }
 }
+
+/// How long a track remembers that it moved ([`Track::motion`] decays by e in this many seconds).
+const MOTION_MEMORY_S: f32 = 2.0;
 
 /// Assigns person IDs to detections frame after frame.
 #[derive(Debug, Clone)]
@@ -308,8 +328,9 @@ impl Tracker {
     /// The faces a region pass should look for at `t_s`, where no detection of `pass` covers them yet, at
     /// most [`TrackerConfig::region_budget`]: tentative faces first (they need confirming), then persons the
     /// region pass is missing, then the other persons seen within [`TrackerConfig::region_window_s`] by how
-    /// long ago they were looked for (at their predicted box), then persons lost for longer (up to
-    /// `reid_within_s`, every `region_lost_period_s`, where they were last seen).
+    /// long ago they were looked for (at their predicted box; a still face at most every
+    /// [`TrackerConfig::region_still_period_s`]), then persons lost for longer (up to `reid_within_s`, every
+    /// `region_lost_period_s`, where they were last seen).
     pub(crate) fn region_targets(&self, t_s: f64, pass: &Pass) -> Vec<RegionTarget> {
         let cfg = &self.cfg;
         let mut ranked: Vec<(u8, f64, RegionTarget)> = self
@@ -322,7 +343,11 @@ impl Tracker {
                 let (rank, bbox) = if !t.confirmed() {
                     (unseen <= cfg.grace_s).then(|| (0, t.predicted(t_s).bbox))?
                 } else if unseen <= cfg.region_window_s {
-                    (if t.region_missed_since.is_some() { 1 } else { 2 }, t.predicted(t_s).bbox)
+                    let missed = t.region_missed_since.is_some();
+                    if !missed && since_look < cfg.region_still_period_s && t.motion < cfg.region_still_speed {
+                        return None;
+                    }
+                    (if missed { 1 } else { 2 }, t.predicted(t_s).bbox)
                 } else if unseen <= cfg.reid_within_s && since_look >= cfg.region_lost_period_s {
                     (3, t.det.bbox)
                 } else {
@@ -416,6 +441,8 @@ impl Tracker {
                         let v = Point { x: (b.x - a.x) / dt, y: (b.y - a.y) / dt };
                         // Damped: detector jitter must not read as motion.
                         t.vel = Point { x: 0.5 * t.vel.x + 0.5 * v.x, y: 0.5 * t.vel.y + 0.5 * v.y };
+                        let speed = t.speed_widths_per_s();
+                        t.motion = speed.max(t.motion * (-dt / MOTION_MEMORY_S).exp());
                     } else {
                         t.vel = Point::default();
                     }
@@ -441,6 +468,7 @@ impl Tracker {
                         id: 0,
                         det: d.clone(),
                         vel: Point::default(),
+                        motion: 0.0,
                         smoothed: None,
                         last_seen_s: t_s,
                         last_smoothed_s: t_s,
@@ -985,6 +1013,48 @@ mod tests {
     }
 
     #[test]
+    fn still_faces_are_looked_for_less_often_and_a_moving_one_in_every_frame() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        // A 3x3 gallery at 15 fps: eight still faces, and one (the centre tile) whose head sways 3 px a frame, to
+        // and fro.
+        let sway = |k: usize| 3.0 * (if k % 60 < 30 { k % 60 } else { 60 - k % 60 }) as f32;
+        let at = |i: usize, k: usize| {
+            let x = 40.0 + 420.0 * (i % 3) as f32 + if i == 4 { sway(k) } else { 0.0 };
+            det(x, 30.0 + 240.0 * (i / 3) as f32, 60.0)
+        };
+        let frame = |k: usize| (0..9).map(|i| at(i, k)).collect::<Vec<_>>();
+        with_regions(&mut tr, 0.0, Some(frame(0)), &[]);
+        let (mut looks, mut last_seen, mut moving_seen) = (0, HashMap::new(), 0);
+        for k in 1..90 {
+            let ts = k as f64 / 15.0;
+            if k >= 10 {
+                looks += tr.region_targets(ts, &Pass::default()).len();
+            }
+            let out = with_regions(&mut tr, ts, None, &frame(k));
+            if k < 10 {
+                continue;
+            }
+            assert_eq!(out.len(), 9, "frame {k}: every face has a box");
+            for (id, predicted) in out {
+                if !predicted {
+                    last_seen.insert(id, k);
+                }
+                let unseen = k - last_seen.get(&id).copied().unwrap_or(k);
+                assert!(unseen <= 5, "frame {k}: face {id} unobserved for {unseen} frames");
+            }
+            // The swaying face is observed in (nearly) every frame: where it turns back, its box is still for a moment.
+            let centre = tr.tracks.iter().find(|t| (t.det.bbox.y - 270.0).abs() < 1.0 && t.det.bbox.x > 400.0);
+            let centre = centre.filter(|t| t.det.bbox.x < 900.0).expect("the centre face");
+            moving_seen += usize::from((centre.last_seen_s - ts).abs() < 1e-9);
+        }
+        let per_frame = looks as f64 / 80.0;
+        // Looking at every face in every frame would be 9 looks: the still ones need one every 0.3 s.
+        assert!(per_frame < 4.0, "{per_frame:.1} looks per frame");
+        assert!(moving_seen >= 72, "the moving face observed in {moving_seen} of 80 frames");
+        assert_eq!(tr.persons(), 9);
+    }
+
+    #[test]
     fn a_weak_fast_box_the_scene_pass_does_not_see_never_becomes_a_person() {
         // A mug with a printed face at someone's chest: the fast pass scores it 0.5–0.77, CenterFace never.
         let mug = scored(20.0, 136.0, 140.0, 0.7);
@@ -1037,12 +1107,13 @@ mod tests {
         for k in 1..15 {
             with_regions(&mut tr, k as f64 / 15.0, None, std::slice::from_ref(&face));
         }
-        // The tile goes black: coasted for a moment, then a scene pass is asked for and settles it.
+        // The tile goes black: coasted for a moment (a still face is looked for every 0.3 s, then missed for
+        // 0.3 s), then a scene pass is asked for and settles it.
         let mut k = 15;
         while !tr.wants_scene() {
             assert_eq!(with_regions(&mut tr, k as f64 / 15.0, None, &[]), vec![(1, true)]);
             k += 1;
-            assert!(k < 15 + 8, "no scene pass asked for after {} frames", k - 15);
+            assert!(k < 15 + 13, "no scene pass asked for after {} frames", k - 15);
         }
         assert!(with_regions(&mut tr, k as f64 / 15.0, Some(Vec::new()), &[]).is_empty());
         assert!(with_regions(&mut tr, (k + 1) as f64 / 15.0, None, &[]).is_empty(), "not coasted after the miss");
@@ -1053,7 +1124,8 @@ mod tests {
         for j in 1..4 {
             out = with_regions(&mut tr, t + j as f64 / 15.0, None, std::slice::from_ref(&face));
         }
-        assert_eq!(out, vec![(1, false)]);
+        // (Observed or, a still face between two looks, predicted.)
+        assert_eq!(out.iter().map(|o| o.0).collect::<Vec<_>>(), vec![1]);
         assert_eq!(tr.persons(), 1);
     }
 

@@ -614,7 +614,7 @@ fn overlapped_matches_serial(video: &Path) -> Option<(usize, usize, u64)> {
     let (mut a, mut b, mut staged) = (Vec::new(), Vec::new(), None);
     while let Some(frame) = src.next_frame().expect("decode") {
         a.push(key(&serial.process(&frame).expect("serial")));
-        let (done, next) = overlapped.process_overlapped(&frame, staged.take()).expect("overlapped");
+        let (done, next) = overlapped.process_overlapped(frame, staged.take()).expect("overlapped");
         b.extend(done.as_ref().map(key));
         staged = Some(next);
     }

@@ -99,6 +99,7 @@ pub struct SceneDetector {
     next_scene_s: Option<f64>,
     interval_s: f64,
     scene_passes: u64,
+    region_looks: u64,
 }
 
 impl SceneDetector {
@@ -112,7 +113,16 @@ impl SceneDetector {
         let mode = if choice == DetectorChoice::Tiled { DetectMode::Tiled { tile: 256 } } else { DetectMode::Single };
         let low = if choice == DetectorChoice::Tiled { cfg.min_score } else { cfg.low_score };
         blazeface.set_config(super::DetectorConfig { mode, min_score: low, ..*blazeface.config() });
-        Self { choice, blazeface, centerface, cfg, next_scene_s: None, interval_s: cfg.min_interval_s, scene_passes: 0 }
+        Self {
+            choice,
+            blazeface,
+            centerface,
+            cfg,
+            next_scene_s: None,
+            interval_s: cfg.min_interval_s,
+            scene_passes: 0,
+            region_looks: 0,
+        }
     }
 
     pub fn choice(&self) -> DetectorChoice {
@@ -122,6 +132,11 @@ impl SceneDetector {
     /// CenterFace passes run so far (what the scene schedule costs).
     pub(crate) fn scene_passes(&self) -> u64 {
         self.scene_passes
+    }
+
+    /// Faces looked for by the region pass so far (a BlazeFace run each).
+    pub(crate) fn region_looks(&self) -> u64 {
+        self.region_looks
     }
 
     pub fn config(&self) -> &SceneConfig {
@@ -219,6 +234,7 @@ impl SceneDetector {
             return Ok(());
         }
         let boxes: Vec<crate::geometry::BBox> = targets.iter().map(|t| t.bbox).collect();
+        self.region_looks += boxes.len() as u64;
         let found = self.blazeface.detect_around(frame, &boxes, REGION_CONTEXT)?;
         for d in suppress_same_faces(found.into_iter().flatten().collect()) {
             if !pass.detections.iter().any(|k| same_face(&k.bbox, &d.bbox)) {
