@@ -303,6 +303,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     cfg.threads = cli.threads.map_or(if analyzing { DEFAULT_THREADS } else { 1 }, usize::from);
     // The window keeps up with the camera: in a large gallery the emotion model takes the faces in turns.
     cfg.classify_budget = (!analyzing).then_some(emotion_monitor::pipeline::LIVE_CLASSIFY_BUDGET);
+    cfg.light_scene_frames = !analyzing;
     if cli.attention_only {
         cfg.mode = emotion_monitor::pipeline::Mode::AttentionOnly;
     }

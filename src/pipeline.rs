@@ -92,6 +92,11 @@ pub struct PipelineConfig {
     /// At most this many faces go through the emotion model in one frame, in turns ([`Tracker::to_classify`]);
     /// the others keep their smoothed emotion until their turn. `None` (`analyze`): every face, every frame.
     pub classify_budget: Option<usize>,
+    /// On a frame with a scene pass, skip the region pass and let the emotion model look at one face only: the
+    /// scene pass (tens of ms) is that frame's work, which keeps the window's capture→overlay latency down (the
+    /// scene pass sees every face the region pass would look for; the others keep their smoothed emotion for a
+    /// frame). `analyze`: off.
+    pub light_scene_frames: bool,
 }
 
 impl PipelineConfig {
@@ -128,6 +133,7 @@ impl PipelineConfig {
             scene: SceneConfig::default(),
             mode: Mode::Emotions,
             classify_budget: None,
+            light_scene_frames: false,
         }
     }
 }
@@ -255,7 +261,7 @@ impl Pipeline {
     pub fn process(&mut self, frame: &Frame) -> Result<FrameResult, ModelError> {
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        let pass = detect_pass(&mut self.detector, &mut self.tracker, self.stills, frame)?;
+        let pass = detect_pass(&mut self.detector, &mut self.tracker, self.stills, self.cfg.light_scene_frames, frame)?;
         timings.detect = t.elapsed();
         let mut staged = self.stage(frame, pass, timings);
         let probs = match self.classifier.as_mut().filter(|_| staged.emotions) {
@@ -279,12 +285,13 @@ impl Pipeline {
             let previous = previous.map(|p| self.finish_staged(p)).transpose()?;
             let mut timings = StageTimings::default();
             let t = Instant::now();
-            let pass = detect_pass(&mut self.detector, &mut self.tracker, true, &frame)?;
+            let pass = detect_pass(&mut self.detector, &mut self.tracker, true, self.cfg.light_scene_frames, &frame)?;
             timings.detect = t.elapsed();
             let mut staged = self.stage(&frame, pass, timings);
             staged.image = Some(frame.image);
             return Ok((previous, staged));
         }
+        let light = self.cfg.light_scene_frames;
         let Self { detector, classifier, tracker, .. } = self;
         let stills = false;
         let mut timings = StageTimings::default();
@@ -296,13 +303,13 @@ impl Pipeline {
                 })),
                 (p, _) => {
                     let t = Instant::now();
-                    let pass = detect_pass(detector, tracker, stills, &frame);
+                    let pass = detect_pass(detector, tracker, stills, light, &frame);
                     timings.detect = t.elapsed();
                     return (pass, p.map(Ok), None);
                 }
             };
             let t = Instant::now();
-            let pass = detect_pass(detector, tracker, stills, &frame);
+            let pass = detect_pass(detector, tracker, stills, light, &frame);
             timings.detect = t.elapsed();
             let done = job.map(|j| {
                 j.join().unwrap_or_else(|_| {
@@ -344,6 +351,8 @@ impl Pipeline {
     /// Track → pick the faces to classify.
     fn stage(&mut self, frame: &Frame, pass: Pass, mut timings: StageTimings) -> Staged {
         let t = Instant::now();
+        let light = self.cfg.light_scene_frames && pass.scene && !self.stills;
+        let budget = if light { Some(1) } else { self.cfg.classify_budget };
         let mut observations = self.tracker.associate(frame.timestamp_s, &pass);
         if !self.stills {
             self.reidentify(frame, &mut observations);
@@ -351,7 +360,7 @@ impl Pipeline {
         timings.track = t.elapsed();
         let emotions = self.cfg.mode.emotions() && self.classifier.is_some();
         let (chosen, to_crop) = if emotions {
-            let chosen = self.tracker.to_classify(&observations, self.cfg.classify_budget);
+            let chosen = self.tracker.to_classify(&observations, budget);
             let picked = observations.iter().zip(&chosen).filter(|(_, c)| **c);
             let to_crop = picked.map(|(o, _)| o.detection.clone()).collect();
             (chosen, to_crop)
@@ -411,6 +420,7 @@ fn detect_pass(
     detector: &mut SceneDetector,
     tracker: &mut Tracker,
     stills: bool,
+    light_scene_frames: bool,
     frame: &Frame,
 ) -> Result<Pass, ModelError> {
     if stills {
@@ -423,7 +433,7 @@ fn detect_pass(
     let want_scene = stills || tracker.wants_scene();
     let known = if regions { tracker.known_boxes(frame.timestamp_s) } else { Vec::new() };
     let mut pass = detector.detect(&frame.image, frame.timestamp_s, want_scene, &known)?;
-    if regions {
+    if regions && !(light_scene_frames && pass.scene) {
         let targets = tracker.region_targets(frame.timestamp_s, &pass);
         detector.detect_regions(&frame.image, &targets, &mut pass)?;
     }
