@@ -293,46 +293,30 @@ impl Pipeline {
         }
         let light = self.cfg.light_scene_frames;
         let Self { detector, classifier, tracker, .. } = self;
-        let stills = false;
         let mut timings = StageTimings::default();
-        let (pass, previous, probs) = std::thread::scope(|s| {
+        let (pass, previous) = std::thread::scope(|s| {
+            // The previous frame's crops and emotions on a second thread, when it has faces to classify.
             let job = match (previous, classifier.as_mut()) {
-                (Some(mut p), Some(c)) if p.emotions && !p.to_crop.is_empty() => Some(s.spawn(move || {
+                (Some(mut p), Some(c)) if p.emotions && !p.to_crop.is_empty() => Ok(s.spawn(move || {
                     let image = p.image.take();
-                    crop_and_classify(c, &mut p, image.as_ref()).map(|probs| (p, probs))
+                    crop_and_classify(c, &mut p, image.as_ref()).map(|probs| (p, Some(probs)))
                 })),
-                (p, _) => {
-                    let t = Instant::now();
-                    let pass = detect_pass(detector, tracker, stills, light, &frame);
-                    timings.detect = t.elapsed();
-                    return (pass, p.map(Ok), None);
-                }
+                (p, _) => Err(p),
             };
             let t = Instant::now();
-            let pass = detect_pass(detector, tracker, stills, light, &frame);
+            let pass = detect_pass(detector, tracker, false, light, &frame);
             timings.detect = t.elapsed();
-            let done = job.map(|j| {
-                j.join().unwrap_or_else(|_| {
-                    Err(ModelError::Inference {
-                        path: PathBuf::from("emotion model"),
-                        reason: "its thread panicked".into(),
-                    })
-                })
-            });
-            match done {
-                Some(Ok((p, probs))) => (pass, Some(Ok(p)), Some(probs)),
-                Some(Err(e)) => (pass, Some(Err(e)), None),
-                None => (pass, None, None),
-            }
+            let previous = match job {
+                Ok(thread) => Some(thread.join().unwrap_or_else(|_| Err(classifier_panicked()))),
+                Err(p) => p.map(|p| Ok((p, None))),
+            };
+            (pass, previous)
         });
-        let previous = match previous.transpose()? {
+        let previous = previous.transpose()?.map(|(p, probs)| {
             // A frame without faces (or in attention-only mode) had nothing to classify.
-            Some(p) => {
-                let probs = probs.or_else(|| p.emotions.then(Vec::new));
-                Some(self.finish(p, probs))
-            }
-            None => None,
-        };
+            let probs = probs.or_else(|| p.emotions.then(Vec::new));
+            self.finish(p, probs)
+        });
         let mut staged = self.stage(&frame, pass?, timings);
         staged.image = Some(frame.image);
         Ok((previous, staged))
@@ -413,6 +397,11 @@ pub struct Staged {
     /// The frame, when the crops are taken on another thread.
     image: Option<RgbImage>,
     timings: StageTimings,
+}
+
+/// What a panic on the emotion model's thread becomes (it never panics by design; an error, not a second panic).
+fn classifier_panicked() -> ModelError {
+    ModelError::Inference { path: PathBuf::from("the emotion model"), reason: "its thread panicked".into() }
 }
 
 /// The whole-frame pass, and the region pass around each face the tracker follows.
