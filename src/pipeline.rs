@@ -280,43 +280,42 @@ impl Pipeline {
         frame: Frame,
         previous: Option<Staged>,
     ) -> Result<(Option<FrameResult>, Staged), ModelError> {
-        if self.stills {
+        let light = self.cfg.light_scene_frames;
+        let mut timings = StageTimings::default();
+        let (pass, previous) = if self.stills {
             // Photos forget every face before the next is detected: nothing to overlap.
             let previous = previous.map(|p| self.finish_staged(p)).transpose()?;
-            let mut timings = StageTimings::default();
             let t = Instant::now();
-            let pass = detect_pass(&mut self.detector, &mut self.tracker, true, self.cfg.light_scene_frames, &frame)?;
+            let pass = detect_pass(&mut self.detector, &mut self.tracker, true, light, &frame);
             timings.detect = t.elapsed();
-            let mut staged = self.stage(&frame, pass, timings);
-            staged.image = Some(frame.image);
-            return Ok((previous, staged));
-        }
-        let light = self.cfg.light_scene_frames;
-        let Self { detector, classifier, tracker, .. } = self;
-        let mut timings = StageTimings::default();
-        let (pass, previous) = std::thread::scope(|s| {
-            // The previous frame's crops and emotions on a second thread, when it has faces to classify.
-            let job = match (previous, classifier.as_mut()) {
-                (Some(mut p), Some(c)) if p.emotions && !p.to_crop.is_empty() => Ok(s.spawn(move || {
-                    let image = p.image.take();
-                    crop_and_classify(c, &mut p, image.as_ref()).map(|probs| (p, Some(probs)))
-                })),
-                (p, _) => Err(p),
-            };
-            let t = Instant::now();
-            let pass = detect_pass(detector, tracker, false, light, &frame);
-            timings.detect = t.elapsed();
-            let previous = match job {
-                Ok(thread) => Some(thread.join().unwrap_or_else(|_| Err(classifier_panicked()))),
-                Err(p) => p.map(|p| Ok((p, None))),
-            };
             (pass, previous)
-        });
-        let previous = previous.transpose()?.map(|(p, probs)| {
-            // A frame without faces (or in attention-only mode) had nothing to classify.
-            let probs = probs.or_else(|| p.emotions.then(Vec::new));
-            self.finish(p, probs)
-        });
+        } else {
+            let Self { detector, classifier, tracker, .. } = self;
+            let (pass, previous) = std::thread::scope(|s| {
+                // The previous frame's crops and emotions on a second thread, when it has faces to classify.
+                let job = match (previous, classifier.as_mut()) {
+                    (Some(mut p), Some(c)) if p.emotions && !p.to_crop.is_empty() => Ok(s.spawn(move || {
+                        let image = p.image.take();
+                        crop_and_classify(c, &mut p, image.as_ref()).map(|probs| (p, Some(probs)))
+                    })),
+                    (p, _) => Err(p),
+                };
+                let t = Instant::now();
+                let pass = detect_pass(detector, tracker, false, light, &frame);
+                timings.detect = t.elapsed();
+                let previous = match job {
+                    Ok(thread) => Some(thread.join().unwrap_or_else(|_| Err(classifier_panicked()))),
+                    Err(p) => p.map(|p| Ok((p, None))),
+                };
+                (pass, previous)
+            });
+            let previous = previous.transpose()?.map(|(p, probs)| {
+                // A frame without faces (or in attention-only mode) had nothing to classify.
+                let probs = probs.or_else(|| p.emotions.then(Vec::new));
+                self.finish(p, probs)
+            });
+            (pass, previous)
+        };
         let mut staged = self.stage(&frame, pass?, timings);
         staged.image = Some(frame.image);
         Ok((previous, staged))
