@@ -15,6 +15,7 @@ Target (issue): keep up with a 30 fps camera with 10 faces, under 50 ms capture�
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -90,6 +91,10 @@ def parse(stderr: str) -> list[dict[str, float]]:
         row = {}
         for kv in m.group(1).split():
             k, _, v = kv.partition("=")
+            if k == "latencies_ms":
+                # Every frame of that second: the run's percentiles are taken over all frames.
+                row[k] = [float(x) for x in v.split(",") if x]
+                continue
             try:
                 row[k] = float(v)
             except ValueError:
@@ -114,6 +119,8 @@ def summarise(n: int, rows: list[dict[str, float]], warmup: int) -> dict[str, fl
     if not steady:
         return {"faces": n, "seconds": 0}
     col = lambda k: [r.get(k, 0.0) for r in steady]  # noqa: E731
+    frames = sorted(x for r in steady for x in r.get("latencies_ms", []))
+    rank = lambda q: frames[min(len(frames), max(1, math.ceil(q * len(frames)))) - 1] if frames else float("nan")  # noqa: E731
     return {
         "faces": n,
         "seconds": len(steady),
@@ -124,6 +131,7 @@ def summarise(n: int, rows: list[dict[str, float]], warmup: int) -> dict[str, fl
         "dropped_per_s": statistics.mean(col("dropped_per_s")),
         "latency_mean": statistics.mean(col("latency_ms_mean")),
         "latency_p50": statistics.median(col("latency_ms_p50")),
+        "latency_p95_all": rank(0.95),
         "latency_p95": max(col("latency_ms_p95")),
         "latency_max": max(col("latency_ms_max")),
         "infer_ms": statistics.mean(col("infer_ms")),
@@ -132,17 +140,18 @@ def summarise(n: int, rows: list[dict[str, float]], warmup: int) -> dict[str, fl
 
 
 def table(results: list[dict[str, float]]) -> str:
-    head = ("| faces / video | capture fps | analysed fps (min) | shown fps | dropped/s | latency mean | p50 | worst p95 | max "
-            "| inference ms/frame | faces detected |")
-    lines = [head, "|" + "---|" * 11]
+    head = ("| faces / video | capture fps | analysed fps (min) | shown fps | dropped/s | latency mean | p50 "
+            "| p95 of all frames | worst second's p95 | max | inference ms/frame | faces detected |")
+    lines = [head, "|" + "---|" * 12]
     for r in results:
         if not r.get("seconds"):
-            lines.append(f"| {r['faces']} | no steady-state seconds | | | | | | | | | |")
+            lines.append(f"| {r['faces']} | no steady-state seconds | | | | | | | | | | |")
             continue
         lines.append(
             f"| {r['faces']} | {r['capture_fps']:.1f} | {r['analysed_fps']:.1f} ({r['analysed_fps_min']:.1f}) "
             f"| {r['shown_fps']:.1f} | {r['dropped_per_s']:.1f} | {r['latency_mean']:.1f} ms | {r['latency_p50']:.1f} ms "
-            f"| {r['latency_p95']:.1f} ms | {r['latency_max']:.1f} ms | {r['infer_ms']:.1f} | {r['faces_seen']:.0f} |")
+            f"| {r['latency_p95_all']:.1f} ms | {r['latency_p95']:.1f} ms | {r['latency_max']:.1f} ms | {r['infer_ms']:.1f} "
+            f"| {r['faces_seen']:.0f} |")
     return "\n".join(lines)
 
 
@@ -190,7 +199,7 @@ def main() -> None:
     # Targets: keep up with a 30 fps camera under 50 ms (generated videos); a class gallery ≥ 10 fps, p95 < 150 ms.
     fps_goal, p95_goal = (10.0, 150.0) if a.video else (0.95 * FPS, 50.0)
     for r in target:
-        ok = r["analysed_fps"] >= fps_goal and r["latency_p95"] < p95_goal
+        ok = r["analysed_fps"] >= fps_goal and r["latency_p95_all"] < p95_goal
         print(f"{r['faces']}: {'meets' if ok else 'misses'} the target (≥{fps_goal:.1f} fps analysed, p95 < {p95_goal:.0f} ms)")
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 //! Headless analysis of a recorded lecture (video, image, folder of images) into a session folder.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::classify::ModelError;
 use crate::pipeline::{FrameResult, Pipeline, PipelineConfig};
 use crate::session::{Recorder, SessionError, SessionMeta, SessionWriter, WriterError};
-use crate::source::{self, FrameSource, Region, ScreenOptions, ScreenSource, SourceError};
+use crate::source::{self, Frame, FrameSource, Region, ScreenOptions, ScreenSource, SourceError};
 
 #[derive(Debug, Clone)]
 pub struct AnalyzeOptions {
@@ -267,13 +268,34 @@ pub fn analyze_with(
     // (the usual way to stop watching a screen without --duration).
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
     let mut staged = None;
+    // A video (not a live screen, not photos) is read a few frames ahead, so that a scene pass due on one of
+    // them starts on the other core while the frames before it are analysed.
+    let read_ahead = !is_screen && !pipeline.stills();
+    let mut ahead: VecDeque<Frame> = VecDeque::new();
+    let mut depth = 1;
+    // What ended the reading (the end of the input, or an error), once the frames before it are analysed.
+    let mut ended: Option<Result<Option<Frame>, SourceError>> = None;
     loop {
         if INTERRUPTED.load(Ordering::SeqCst) {
             report.interrupted = true;
             break;
         }
         let asked = Instant::now();
-        let next = src.next_frame();
+        while ended.is_none() && ahead.len() < depth {
+            match src.next_frame() {
+                Ok(Some(f)) => {
+                    if read_ahead && depth == 1 {
+                        depth = frames_read_ahead(&f);
+                    }
+                    ahead.push_back(f);
+                }
+                other => ended = Some(other),
+            }
+        }
+        let next = match ahead.pop_front() {
+            Some(f) => Ok(Some(f)),
+            None => ended.take().unwrap_or(Ok(None)),
+        };
         report.waiting += asked.elapsed();
         let frame = match next {
             Ok(Some(f)) => f,
@@ -297,6 +319,9 @@ pub fn analyze_with(
         if frame.index % opts.every != 0 {
             continue;
         }
+        let analysed_ahead =
+            |f: &&Frame| f.index.is_multiple_of(opts.every) && input.duration_s.is_none_or(|d| f.timestamp_s < d);
+        pipeline.prefetch_scene(ahead.iter().filter(analysed_ahead))?;
         // The emotion model reads the previous frame while the detectors read this one.
         let (done, next) = pipeline.process_overlapped(frame, staged.take())?;
         staged = Some(next);
@@ -323,6 +348,13 @@ pub fn analyze_with(
         let _ = std::fs::remove_dir_all(scratch_root());
     }
     Ok(report)
+}
+
+/// How many frames of a video `analyze` holds read ahead: about 24 MB of them (27 frames of 640x480, 3 of
+/// 1920x1080 — a scene pass's time of frames), at least 2, at most 32.
+fn frames_read_ahead(frame: &Frame) -> usize {
+    let bytes = (frame.image.width() as usize * frame.image.height() as usize * 3).max(1);
+    ((24 << 20) / bytes).clamp(2, 32)
 }
 
 /// One analysed frame to the session: the session's own thread writes it (rows, fsync) while the next frame

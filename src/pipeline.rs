@@ -212,6 +212,11 @@ impl Pipeline {
         self.cfg.mode
     }
 
+    /// Whether the frames are photos, each its own scene.
+    pub(crate) fn stills(&self) -> bool {
+        self.stills
+    }
+
     /// Independent photos instead of a video: every frame gets a scene pass, every face is a person at
     /// once, and nothing is tracked or smoothed from one frame to the next.
     pub(crate) fn set_stills(&mut self, stills: bool) {
@@ -319,6 +324,21 @@ impl Pipeline {
         let mut staged = self.stage(&frame, pass?, timings);
         staged.image = Some(frame.image);
         Ok((previous, staged))
+    }
+
+    /// Frames read ahead of the next one to analyse (in order, only those to be analysed): the first that
+    /// the scene schedule expects a pass on gets it started now on the scene thread, beside the frames
+    /// before it (`analyze` of a video; that frame's result is the same as without). Photos: nothing.
+    pub fn prefetch_scene<'a>(&mut self, ahead: impl IntoIterator<Item = &'a Frame>) -> Result<(), ModelError> {
+        if self.stills {
+            return Ok(());
+        }
+        for frame in ahead {
+            if self.detector.prefetch(&frame.image, frame.timestamp_s)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Classifies and smooths the last frame [`Pipeline::process_overlapped`] staged.
@@ -506,7 +526,9 @@ fn open_detector(cfg: &PipelineConfig) -> Result<SceneDetector, ModelError> {
         true => Some(CenterFace::open(&cfg.scene_model, cfg.device, cfg.threads.max(SCENE_THREADS))?),
         false => None,
     };
-    Ok(SceneDetector::new(cfg.detector, blazeface, centerface, cfg.scene))
+    let mut detector = SceneDetector::new(cfg.detector, blazeface, centerface, cfg.scene);
+    detector.start_scene_thread();
+    Ok(detector)
 }
 
 /// The FER crop of one face ([`crate::crop::fer_crop`]), converting to grey only the pixels the crop can

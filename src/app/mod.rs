@@ -1048,6 +1048,8 @@ impl EmotionApp {
                 shown,
                 ((snap.dropped - prev.dropped) as f64 / secs).round() as u64,
             );
+            // Every frame's latency too, so that a run's percentiles can be taken over all its frames.
+            let each: Vec<String> = self.stats.latency.samples().iter().map(|ms| format!("{ms:.1}")).collect();
             self.stats.last_summary = self.stats.latency.take();
             if self.opts.stats && self.opts.view_session.is_none() {
                 let l = self.stats.last_summary;
@@ -1055,7 +1057,7 @@ impl EmotionApp {
                 eprintln!(
                     "stats t={:.1} capture_fps={c:.1} analysed_fps={a:.1} shown_fps={s:.1} dropped_per_s={d} \
                      latency_ms_mean={:.1} latency_ms_p50={:.1} latency_ms_p95={:.1} latency_ms_max={:.1} \
-                     infer_ms={:.1} faces={}",
+                     infer_ms={:.1} faces={} latencies_ms={}",
                     now.saturating_duration_since(self.stats.started).as_secs_f64(),
                     l.mean_ms,
                     l.p50_ms,
@@ -1063,6 +1065,7 @@ impl EmotionApp {
                     l.max_ms,
                     self.stats.infer_ms,
                     self.video.faces().len(),
+                    each.join(","),
                 );
             }
             self.stats.prev = snap;

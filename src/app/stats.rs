@@ -99,6 +99,11 @@ impl LatencyWindow {
         self.samples_ms.push(latency.as_secs_f64() * 1e3);
     }
 
+    /// This interval's latencies so far, milliseconds, in arrival order.
+    pub fn samples(&self) -> &[f64] {
+        &self.samples_ms
+    }
+
     /// The summary, and a fresh window.
     pub fn take(&mut self) -> LatencySummary {
         let s = summarise(&self.samples_ms);
