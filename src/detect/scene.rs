@@ -95,7 +95,7 @@ pub struct SceneDetector {
     choice: DetectorChoice,
     blazeface: FaceDetector,
     centerface: Option<CenterFace>,
-    /// CenterFace on its own thread ([`SceneDetector::run_scene_in_background`]); `centerface` is then `None`.
+    /// CenterFace on its own thread ([`SceneDetector::start_scene_thread`]); `centerface` is then `None`.
     worker: Option<SceneWorker>,
     cfg: SceneConfig,
     next_scene_s: Option<f64>,
