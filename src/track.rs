@@ -79,10 +79,12 @@ pub struct TrackerConfig {
     /// matches clearly better than its own.
     pub swap_suspect: f32,
     /// A person whose box moved slower than `region_still_speed` box widths per second in the last seconds
-    /// ([`MOTION_MEMORY_S`]) is looked for by the region pass at most every this many seconds (predicted in between: a still face stays where it was), so the looks go
-    /// to the faces that move. In that time a head starting to move at a width per second moves well inside the
-    /// region the next look searches (2.5 widths around the box).
+    /// (`MOTION_MEMORY_S`) is looked for by the region pass at most every this many seconds (predicted in
+    /// between: a still face stays where it was), so the looks go to the faces that move. In that time a head
+    /// starting to move at a width per second moves well inside the region the next look searches (2.5 widths
+    /// around the box).
     pub region_still_period_s: f64,
+    /// Below this speed (box widths per second, `Track::motion`) a face counts as still.
     pub region_still_speed: f32,
 }
 

@@ -1048,10 +1048,14 @@ impl EmotionApp {
                 shown,
                 ((snap.dropped - prev.dropped) as f64 / secs).round() as u64,
             );
+            let print = self.opts.stats && self.opts.view_session.is_none();
             // Every frame's latency too, so that a run's percentiles can be taken over all its frames.
-            let each: Vec<String> = self.stats.latency.samples().iter().map(|ms| format!("{ms:.1}")).collect();
+            let each: Vec<String> = match print {
+                true => self.stats.latency.samples().iter().map(|ms| format!("{ms:.1}")).collect(),
+                false => Vec::new(),
+            };
             self.stats.last_summary = self.stats.latency.take();
-            if self.opts.stats && self.opts.view_session.is_none() {
+            if print {
                 let l = self.stats.last_summary;
                 let (c, a, s, d) = self.stats.rates;
                 eprintln!(

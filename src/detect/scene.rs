@@ -165,8 +165,8 @@ impl SceneDetector {
     /// that frame then waits for exactly its own pass, so every result is the same as inline.
     ///
     /// (Tried for the live window too, a pass whose faces join whichever frame is analysed when it ends: on
-    /// a 5x5 1080p gallery the per-frame latency's p95 came out 4–19 ms worse (three paired runs) than a light scene-pass frame,
-    /// the pass's CPU shared out over every frame, so the window waits for its pass.)
+    /// a 5x5 1080p gallery the per-frame latency's p95 came out 4–19 ms worse (three paired runs) than with a
+    /// light scene-pass frame, the pass's CPU shared out over every frame; so the window waits for its pass.)
     pub(crate) fn start_scene_thread(&mut self) {
         if self.choice != DetectorChoice::Auto || self.worker.is_some() {
             return;
@@ -206,7 +206,7 @@ impl SceneDetector {
     /// Finds the faces of the frame at `t_s`. `want_scene` asks for a scene pass now (a face seen once
     /// awaits confirmation; a still image). `known`: where the faces already followed are (predicted
     /// boxes); a scene pass that finds only those lets the interval grow. A pass started ahead of time on
-    /// this frame ([`SceneDetector::prefetch`]) gives its result.
+    /// this frame (`SceneDetector::prefetch`) gives its result.
     pub fn detect(
         &mut self,
         frame: &RgbImage,
