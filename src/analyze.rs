@@ -83,6 +83,8 @@ pub struct AnalyzeReport {
     pub scene_passes: u64,
     /// Faces looked for by the region pass (a BlazeFace run each).
     pub region_looks: u64,
+    /// Frames the whole-frame BlazeFace pass looked at.
+    pub fast_passes: u64,
     /// Emotions, or attention only (no emotion model loaded or run).
     pub mode: crate::pipeline::Mode,
     /// What `--share` delivered to the class.
@@ -111,8 +113,9 @@ impl fmt::Display for AnalyzeReport {
         )?;
         writeln!(
             f,
-            "{} scene passes (CenterFace), the fast pass on every frame, {:.1} region looks per frame (BlazeFace)",
+            "{} scene passes (CenterFace), the whole-frame pass on {} frames, {:.1} region looks per frame (BlazeFace)",
             self.scene_passes,
+            self.fast_passes,
             self.region_looks as f64 / self.frames_analysed.max(1) as f64
         )?;
         if self.frames_analysed > 0 {
@@ -244,6 +247,7 @@ pub fn analyze_with(
         interrupted: false,
         scene_passes: 0,
         region_looks: 0,
+        fast_passes: 0,
         mode: cfg.mode,
         shared: None,
         stages: Default::default(),
@@ -339,6 +343,7 @@ pub fn analyze_with(
     report.distinct_faces = pipeline.persons();
     report.scene_passes = pipeline.scene_passes();
     report.region_looks = pipeline.region_looks();
+    report.fast_passes = pipeline.fast_passes();
     let summary = writer.finish_and_wait()?;
     report.shared = sharer.map(|s| s.stop());
     if opts.session_root.is_some() {

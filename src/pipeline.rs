@@ -241,6 +241,11 @@ impl Pipeline {
         self.detector.region_looks()
     }
 
+    /// Whole-frame BlazeFace passes run so far.
+    pub(crate) fn fast_passes(&self) -> u64 {
+        self.detector.fast_passes()
+    }
+
     /// Persons the tracker has given an ID so far.
     pub fn persons(&self) -> u64 {
         self.tracker.persons()

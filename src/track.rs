@@ -531,13 +531,15 @@ impl Tracker {
                 t.scene_missed = true;
                 t.needs_scene = false;
             }
-            if t.fast {
-                // Lost by the fast pass: one scene pass looks for it (not one per frame while it is away).
+            if t.fast && (looked || !pass.fast_rested) {
+                // Lost by the fast pass (or, while it rests, by the region pass that looked): one scene pass looks for
+                // it (not one per frame while it is away).
                 if !pass.scene && !t.scene_missed && t_s - t.last_seen_s <= cfg.grace_s {
                     t.needs_scene = true;
                 }
             } else if !pass.scene && !t.scene_missed && t_s - t.last_seen_s <= cfg.grace_s.max(4.5) {
-                // Only scene passes see this face: follow it on its prediction until the next one.
+                // Only scene passes see this face, or the whole-frame pass that sees it rested and the region
+                // pass did not look (a still face): follow it on its prediction until the next look.
                 out.push(Observation { id: t.id, detection: t.predicted(t_s), predicted: true });
             }
         }
@@ -1149,6 +1151,23 @@ mod tests {
         assert!(!tr.wants_scene());
         tr.associate(6.0 / 30.0, &Pass { detections: Vec::new(), fast: 0, scene: false, ..Default::default() });
         assert!(!tr.wants_scene(), "one scene pass per loss, not one per frame");
+    }
+
+    #[test]
+    fn a_face_of_the_fast_pass_is_predicted_not_lost_while_that_pass_rests() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        for k in 0..4 {
+            let d = vec![det(10.0, 10.0, 50.0)];
+            tr.associate(k as f64 / 30.0, &Pass { detections: d, fast: 1, scene: false, ..Default::default() });
+        }
+        // The whole-frame pass rests and the region pass does not look (a still face): a predicted box, no scene.
+        let rested = Pass { fast_rested: true, ..Default::default() };
+        let out = tr.associate(4.0 / 30.0, &rested);
+        assert_eq!(out.iter().map(|o| (o.id, o.predicted)).collect::<Vec<_>>(), vec![(1, true)]);
+        assert!(!tr.wants_scene());
+        // The whole-frame pass runs again and misses it: one scene pass looks.
+        assert!(tr.associate(5.0 / 30.0, &Pass::default()).is_empty());
+        assert!(tr.wants_scene());
     }
 
     #[test]

@@ -83,6 +83,44 @@ fn every_face_in_the_group_photos_is_found_once_by_default() {
 
 /// CenterFace boxes, once mapped (`centerface::TO_BLAZEFACE`), sit where BlazeFace puts its box on the
 /// same face, so the crop framing tuned on BlazeFace boxes holds for both. Real webcam frames.
+/// The whole-frame BlazeFace pass runs on every frame while no face is followed, but only every
+/// `fast_period_s` while the region pass looks at the faces followed — and always with a scene pass.
+#[test]
+fn the_whole_frame_pass_rests_between_runs_only_while_faces_are_followed() {
+    let Some(dir) = real_faces() else { return };
+    let Some(mut det) = scene_detector(DetectorChoice::Auto) else { return };
+    let photo = image::open(dir.join("openface_sample2_group3.jpg")).expect("photo").to_rgb8();
+    let frame = image::imageops::resize(&photo, 640, 480, image::imageops::FilterType::Triangle);
+    let at = |i: u32| i as f64 / 30.0;
+    // 30 fps, nobody followed: every frame (the first one with the first scene pass).
+    for i in 0..4 {
+        det.detect(&frame, at(i), false, &[]).expect("detect");
+    }
+    assert_eq!(det.fast_passes(), 4);
+    // A face followed: frames 6, 9, 12 and 15 (0.1 s apart; 15 is also the next scene pass, at 0.5 s).
+    let known = [BBox { x: 100.0, y: 100.0, w: 80.0, h: 80.0 }];
+    for i in 4..16 {
+        det.detect(&frame, at(i), false, &known).expect("detect");
+    }
+    assert_eq!(det.fast_passes(), 8);
+    // A scene pass asked for (a face to confirm) brings the whole-frame pass with it.
+    det.detect(&frame, at(16), true, &known).expect("detect");
+    assert_eq!(det.fast_passes(), 9);
+    det.detect(&frame, at(17), false, &known).expect("detect");
+    assert_eq!(det.fast_passes(), 9, "rests again 1/30 s after its last run");
+    // Without the pause (fast_period_s 0) it runs on every frame.
+    let mut every = SceneDetector::new(
+        DetectorChoice::Auto,
+        blazeface().expect("blazeface"),
+        centerface(),
+        SceneConfig { fast_period_s: 0.0, ..SceneConfig::default() },
+    );
+    for i in 0..10 {
+        every.detect(&frame, at(i), false, &known).expect("detect");
+    }
+    assert_eq!(every.fast_passes(), 10);
+}
+
 #[test]
 fn centerface_boxes_match_blazeface_boxes() {
     let Some(dir) = real_faces() else { return };

@@ -1,12 +1,13 @@
 //! Which detector looks at which frame: the choice a user makes (`--detector`), and the schedule that
 //! makes the default both thorough on a class scene and fast on one person at a webcam.
 //!
-//! `auto` runs BlazeFace short-range on the whole frame every frame (about 1.5 ms: it follows the large
-//! faces of people near the camera) and CenterFace on the whole scene now and then (tens of ms: it finds
-//! everyone down to ~32 px faces — a video-call gallery, a room). The interval adapts: right after a
-//! scene pass that found faces BlazeFace misses, the next comes soon (those faces are followed by the
-//! tracker's prediction in between); while scene passes find nothing new, the interval doubles up to
-//! `max_interval_s`. A face seen once by a scene pass asks for another pass on the next frame, so a new
+//! `auto` runs BlazeFace short-range on the whole frame (about 1.5 ms: it finds the large faces of
+//! people near the camera) — on every frame while no face is followed, else every `fast_period_s`, since
+//! the region pass (`Tracker::region_targets`) looks at the faces followed — and CenterFace on the whole
+//! scene now and then (tens of ms: it finds everyone down to ~32 px faces — a video-call gallery, a room).
+//! The interval adapts: right after a scene pass that found faces nobody follows yet, the next comes
+//! soon; while scene passes find nothing new, the interval doubles up to `max_interval_s`. A face seen
+//! once by a scene pass asks for another pass on the next frame, so a new
 //! person is confirmed within a few frames.
 
 use image::RgbImage;
@@ -67,11 +68,27 @@ pub struct SceneConfig {
     /// Scores from here up are faces; from `low_score` to here they only continue a known face.
     pub min_score: f32,
     pub low_score: f32,
+    /// While every followed face is looked at by the region pass, the whole-frame BlazeFace pass runs only
+    /// this often (seconds of source time): between its runs it could find only a large face that just
+    /// arrived. 0 runs it on every frame.
+    #[serde(default = "default_fast_period_s")]
+    pub fast_period_s: f64,
+}
+
+fn default_fast_period_s() -> f64 {
+    0.1
 }
 
 impl Default for SceneConfig {
     fn default() -> Self {
-        Self { max_side: 640, min_interval_s: 0.5, max_interval_s: 4.0, min_score: 0.5, low_score: 0.3 }
+        Self {
+            max_side: 640,
+            min_interval_s: 0.5,
+            max_interval_s: 4.0,
+            min_score: 0.5,
+            low_score: 0.3,
+            fast_period_s: default_fast_period_s(),
+        }
     }
 }
 
@@ -88,6 +105,9 @@ pub struct Pass {
     pub looked: Vec<u64>,
     /// Per fast box (`detections[..fast]`): the scene pass of this frame found the same face too.
     pub corroborated: Vec<bool>,
+    /// The whole-frame BlazeFace pass rested on this frame (`fast_period_s`): a face it followed and that the
+    /// region pass did not look at is not missing, only not looked at.
+    pub fast_rested: bool,
 }
 
 /// The detectors behind a [`DetectorChoice`], and the schedule of scene passes.
@@ -102,6 +122,9 @@ pub struct SceneDetector {
     interval_s: f64,
     scene_passes: u64,
     region_looks: u64,
+    /// When the whole-frame BlazeFace pass last ran (source time).
+    last_fast_s: Option<f64>,
+    fast_passes: u64,
 }
 
 impl SceneDetector {
@@ -125,6 +148,8 @@ impl SceneDetector {
             interval_s: cfg.min_interval_s,
             scene_passes: 0,
             region_looks: 0,
+            last_fast_s: None,
+            fast_passes: 0,
         }
     }
 
@@ -142,6 +167,19 @@ impl SceneDetector {
         self.region_looks
     }
 
+    /// Whole-frame BlazeFace passes run so far.
+    pub fn fast_passes(&self) -> u64 {
+        self.fast_passes
+    }
+
+    /// Whether the whole-frame pass may rest on the frame at `t_s` (`auto`): faces are followed (`known`, which
+    /// the region pass looks at) and it ran less than `fast_period_s` ago. Its job between runs is only a large
+    /// face that has just come into the picture; a new small face is the scene pass's anyway.
+    fn fast_pass_rests(&self, t_s: f64, known: &[crate::geometry::BBox]) -> bool {
+        !known.is_empty()
+            && self.last_fast_s.is_some_and(|last| t_s + 1e-9 >= last && t_s - last < self.cfg.fast_period_s - 1e-9)
+    }
+
     pub fn config(&self) -> &SceneConfig {
         &self.cfg
     }
@@ -154,6 +192,7 @@ impl SceneDetector {
     pub(crate) fn reset(&mut self) {
         self.next_scene_s = None;
         self.interval_s = self.cfg.min_interval_s;
+        self.last_fast_s = None;
         if let Some(w) = self.worker.as_mut() {
             // A pass begun on the old source must not add its faces to the new one.
             w.discard();
@@ -214,9 +253,20 @@ impl SceneDetector {
         want_scene: bool,
         known: &[crate::geometry::BBox],
     ) -> Result<Pass, ModelError> {
+        let scene_due = match self.choice {
+            DetectorChoice::Blazeface | DetectorChoice::Tiled => false,
+            DetectorChoice::Centerface => true,
+            DetectorChoice::Auto => want_scene || self.scene_expected(t_s),
+        };
+        let fast_rested = self.choice == DetectorChoice::Auto && !scene_due && self.fast_pass_rests(t_s, known);
         let mut fast = match self.choice {
             DetectorChoice::Centerface => Vec::new(),
-            _ => self.blazeface.detect(frame)?,
+            _ if fast_rested => Vec::new(),
+            _ => {
+                self.last_fast_s = Some(t_s);
+                self.fast_passes += 1;
+                self.blazeface.detect(frame)?
+            }
         };
         if self.choice == DetectorChoice::Auto {
             // Short-range BlazeFace on the whole frame is reliable for faces of a fifth of the frame or
@@ -225,11 +275,6 @@ impl SceneDetector {
             let floor = frame.width().max(frame.height()) as f32 * FAST_MIN_FACE_SHARE;
             fast.retain(|d| d.bbox.w.max(d.bbox.h) >= floor);
         }
-        let scene_due = match self.choice {
-            DetectorChoice::Blazeface | DetectorChoice::Tiled => false,
-            DetectorChoice::Centerface => true,
-            DetectorChoice::Auto => want_scene || self.scene_expected(t_s),
-        };
         let found = match (self.centerface.as_mut(), self.worker.as_mut()) {
             (Some(cf), _) if scene_due => Some(cf.detect(frame, self.cfg.max_side, self.cfg.low_score)?),
             (_, Some(w)) if scene_due => Some(w.run(t_s, frame)?),
@@ -250,6 +295,7 @@ impl SceneDetector {
                 scene: self.choice != DetectorChoice::Auto,
                 looked: Vec::new(),
                 corroborated: Vec::new(),
+                fast_rested,
             });
         };
         self.scene_passes += 1;
@@ -266,7 +312,7 @@ impl SceneDetector {
         }
         let mut detections = fast;
         detections.extend(extra);
-        Ok(Pass { detections, fast: fast_n, scene: true, looked: Vec::new(), corroborated })
+        Ok(Pass { detections, fast: fast_n, scene: true, looked: Vec::new(), corroborated, fast_rested: false })
     }
 }
 
