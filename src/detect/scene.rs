@@ -21,8 +21,8 @@ use crate::classify::ModelError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DetectorChoice {
-    /// BlazeFace every frame plus CenterFace scene passes at adaptive intervals: everyone from ~32 px
-    /// faces up, in 640x480 to 1920x1080 frames, at close to BlazeFace's speed for one person.
+    /// BlazeFace on the whole frame and around each face followed, plus CenterFace scene passes at adaptive
+    /// intervals: everyone from ~32 px faces up, in 640x480 to 1920x1080 frames, at close to BlazeFace's speed for one person.
     #[default]
     Auto,
     /// BlazeFace short-range on the whole frame only: fastest; faces of about a fifth of the frame or more.
