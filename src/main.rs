@@ -34,7 +34,8 @@ struct Cli {
 
     /// Face detector (default: auto). auto: BlazeFace on the whole frame and around each face followed, plus
     /// CenterFace scene passes at adaptive intervals — everyone from ~32 px faces up (a class, a video-call
-    /// gallery) at close to BlazeFace's speed for one person. blazeface: whole frame only (fastest; faces of a fifth of the frame or more).
+    /// gallery) at close to BlazeFace's speed for one person. blazeface: whole frame only (fastest; faces of
+    /// a fifth of the frame or more).
     /// tiled: BlazeFace on tiles (slow). centerface: CenterFace on every frame (thorough, slowest).
     /// In the window the default is the detector picked there last time.
     #[arg(long, value_enum, global = true)]

@@ -81,8 +81,6 @@ fn every_face_in_the_group_photos_is_found_once_by_default() {
     }
 }
 
-/// CenterFace boxes, once mapped (`centerface::TO_BLAZEFACE`), sit where BlazeFace puts its box on the
-/// same face, so the crop framing tuned on BlazeFace boxes holds for both. Real webcam frames.
 /// The whole-frame BlazeFace pass runs on every frame while no face is followed, but only every
 /// `fast_period_s` while the region pass looks at the faces followed — and always with a scene pass.
 #[test]
@@ -121,6 +119,8 @@ fn the_whole_frame_pass_rests_between_runs_only_while_faces_are_followed() {
     assert_eq!(every.fast_passes(), 10);
 }
 
+/// CenterFace boxes, once mapped (`centerface::TO_BLAZEFACE`), sit where BlazeFace puts its box on the
+/// same face, so the crop framing tuned on BlazeFace boxes holds for both. Real webcam frames.
 #[test]
 fn centerface_boxes_match_blazeface_boxes() {
     let Some(dir) = real_faces() else { return };

@@ -7,8 +7,8 @@
 //! scene now and then (tens of ms: it finds everyone down to ~32 px faces — a video-call gallery, a room).
 //! The interval adapts: right after a scene pass that found faces nobody follows yet, the next comes
 //! soon; while scene passes find nothing new, the interval doubles up to `max_interval_s`. A face seen
-//! once by a scene pass asks for another pass on the next frame, so a new
-//! person is confirmed within a few frames.
+//! once by a scene pass asks for another pass on the next frame, so a new person is confirmed within a
+//! few frames.
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,8 @@ use crate::classify::ModelError;
 #[serde(rename_all = "lowercase")]
 pub enum DetectorChoice {
     /// BlazeFace on the whole frame and around each face followed, plus CenterFace scene passes at adaptive
-    /// intervals: everyone from ~32 px faces up, in 640x480 to 1920x1080 frames, at close to BlazeFace's speed for one person.
+    /// intervals: everyone from ~32 px faces up, in 640x480 to 1920x1080 frames, at close to BlazeFace's
+    /// speed for one person.
     #[default]
     Auto,
     /// BlazeFace short-range on the whole frame only: fastest; faces of about a fifth of the frame or more.
